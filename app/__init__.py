@@ -72,6 +72,9 @@ def _init_extensions(app: Flask) -> None:
     limiter.init_app(app)
     ratelimit.init_app(app)
     api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
     live.init_app(app)
     register_tasks(init_celery(app))
 

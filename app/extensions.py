@@ -1,5 +1,7 @@
 """Extension instances, created unbound here and bound to an app in create_app()."""
 
+import sqlite3
+
 from celery import Celery, Task
 from flask import Flask
 from flask_jwt_extended import JWTManager
@@ -10,7 +12,8 @@ from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 
 from app.redis_client import RedisClient
 
@@ -22,6 +25,14 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, _record):
+    """SQLite ignores foreign keys (and ON DELETE CASCADE) unless asked on each connection."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()

@@ -1,0 +1,188 @@
+import datetime as dt
+import logging
+import math
+
+from flask import current_app, jsonify
+from flask_jwt_extended import get_current_user, jwt_required
+from flask_smorest import Blueprint, abort
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from app import live
+from app.api.queries import runs_query
+from app.api.schemas import (
+    RunDetailSchema,
+    RunInSchema,
+    RunListArgsSchema,
+    RunPageSchema,
+    SubscriptionInSchema,
+    SubscriptionSchema,
+    SummaryArgsSchema,
+    SummarySchema,
+)
+from app.api.summary import get_summary, invalidate_summary
+from app.auth.tokens import admin_required
+from app.extensions import db, limiter
+from app.models import Subscription, ValidationResult, ValidationRun
+from app.ratelimit import api_limit
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("api", __name__, url_prefix="/api", description="Validation runs")
+limiter.limit(api_limit)(blp)
+SECURITY = [{"bearerAuth": []}]
+
+
+def run_status(statuses: list[str]) -> str:
+    if "fail" in statuses or "error" in statuses:
+        return "failed"
+    return "warned" if "warn" in statuses else "passed"
+
+
+def build_run(data: dict, user) -> ValidationRun:
+    statuses = [result["status"] for result in data["results"]]
+    return ValidationRun(
+        suite=data["suite"],
+        environment=data.get("environment"),
+        git_ref=data.get("git_ref"),
+        started_at=data.get("started_at") or dt.datetime.now(dt.UTC),
+        finished_at=data.get("finished_at"),
+        status=run_status(statuses),
+        total=len(statuses),
+        passed=statuses.count("pass"),
+        failed=statuses.count("fail"),
+        warned=statuses.count("warn"),
+        errored=statuses.count("error"),
+        created_by=user,
+        results=[ValidationResult(**result) for result in data["results"]],
+    )
+
+
+def notify_failure(run: ValidationRun) -> None:
+    """Queue the failure email on Celery; a broker outage loses the mail, never the request."""
+    try:
+        current_app.extensions["celery"].send_task("lvd.notify_run_failed", args=[run.id])
+    except Exception as exc:  # noqa: BLE001 - kombu raises many unrelated types when Redis is down
+        log.error("could not queue the failure notification for run %s: %s", run.id, exc)
+
+
+@blp.post("/runs")
+@blp.arguments(RunInSchema)
+@blp.response(201, RunDetailSchema)
+@blp.doc(security=SECURITY)
+@jwt_required()
+def create_run(data):
+    """Record a validation run with all its results."""
+    run = build_run(data, get_current_user())
+    db.session.add(run)
+    db.session.commit()
+    invalidate_summary()
+    live.broadcast_run(RunDetailSchema(exclude=("results",)).dump(run))
+    if run.status == "failed":
+        notify_failure(run)
+    return run
+
+
+@blp.get("/runs")
+@blp.arguments(RunListArgsSchema, location="query")
+@blp.response(200, RunPageSchema)
+@blp.doc(security=SECURITY)
+@jwt_required()
+def list_runs(args):
+    """Runs, newest first, filtered by suite, status and a started_at range."""
+    page, per_page = args.pop("page"), args.pop("per_page")
+    stmt = runs_query(**args)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return {
+        "items": items,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": math.ceil(total / per_page),
+    }
+
+
+@blp.get("/runs/<int:run_id>")
+@blp.response(200, RunDetailSchema)
+@blp.alt_response(404, description="No such run.")
+@blp.doc(security=SECURITY)
+@jwt_required()
+def get_run(run_id):
+    """One run with its results."""
+    run = db.session.scalar(
+        select(ValidationRun)
+        .where(ValidationRun.id == run_id)
+        .options(selectinload(ValidationRun.results))
+    )
+    if run is None:
+        abort(404, message=f"Run {run_id} does not exist.")
+    return run
+
+
+@blp.delete("/runs/<int:run_id>")
+@blp.response(204)
+@blp.doc(security=SECURITY)
+@admin_required
+def delete_run(run_id):
+    """Delete a run and its results (admin only)."""
+    deleted = db.session.execute(delete(ValidationRun).where(ValidationRun.id == run_id))
+    if not deleted.rowcount:
+        abort(404, message=f"Run {run_id} does not exist.")
+    db.session.commit()
+    invalidate_summary()
+
+
+@blp.get("/summary")
+@blp.arguments(SummaryArgsSchema, location="query")
+@blp.response(200, SummarySchema, headers={"X-Cache": {"description": "HIT, MISS or BYPASS"}})
+@blp.doc(security=SECURITY)
+@jwt_required()
+def summary(args):
+    """Pass rates per suite over the last window_hours (cached in Redis)."""
+    data, source = get_summary(args["window_hours"])
+    # Already serialized (it is what the cache holds): returned as is, not dumped again.
+    response = jsonify(data)
+    response.headers["X-Cache"] = {"hit": "HIT", "miss": "MISS"}.get(source, "BYPASS")
+    return response
+
+
+@blp.get("/subscriptions")
+@blp.response(200, SubscriptionSchema(many=True))
+@blp.doc(security=SECURITY)
+@jwt_required()
+def list_subscriptions():
+    """The current user's failure-notification subscriptions."""
+    return get_current_user().subscriptions
+
+
+@blp.post("/subscriptions")
+@blp.arguments(SubscriptionInSchema)
+@blp.response(201, SubscriptionSchema)
+@blp.alt_response(409, description="Already subscribed to this suite.")
+@blp.doc(security=SECURITY)
+@jwt_required()
+def subscribe(data):
+    """Get an email when a run of this suite ("*": any suite) fails."""
+    subscription = Subscription(user=get_current_user(), suite=data["suite"])
+    db.session.add(subscription)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        abort(409, message=f"Already subscribed to {data['suite']!r}.")
+    return subscription
+
+
+@blp.delete("/subscriptions/<int:subscription_id>")
+@blp.response(204)
+@blp.doc(security=SECURITY)
+@jwt_required()
+def unsubscribe(subscription_id):
+    """Remove one of the current user's subscriptions."""
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None or subscription.user_id != get_current_user().id:
+        abort(404, message=f"Subscription {subscription_id} does not exist.")
+    db.session.delete(subscription)
+    db.session.commit()

@@ -1,0 +1,44 @@
+"""Operator commands:  flask --app app users create EMAIL --role admin"""
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ROLES, User
+
+users = AppGroup("users", help="Manage dashboard accounts.")
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.password_option(envvar="LVD_USER_PASSWORD")
+def create_user(email, role, password):
+    """Create an account (the password is prompted for, or read from LVD_USER_PASSWORD)."""
+    email = email.strip().lower()
+    if db.session.scalar(select(User).where(User.email == email)):
+        raise click.ClickException(f"{email} already exists")
+    user = User(email=email, role=role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"created {role} {email}")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+def set_role(email, role):
+    """Change an account's role."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no account {email}")
+    user.role = role
+    db.session.commit()
+    click.echo(f"{user.email} is now {role}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(users)
