@@ -44,6 +44,15 @@ def _list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def database_url(url: str) -> str:
+    """postgres:// and postgresql:// mean psycopg2 (the pinned driver); SQLAlchemy 2.1 would
+    otherwise pick psycopg 3, which is not installed."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url.removeprefix(scheme)
+    return url
+
+
 def release_id() -> str:
     """APP_RELEASE, else the RELEASE file the release artifact carries, else "dev"."""
     if os.environ.get("APP_RELEASE"):
@@ -67,7 +76,7 @@ class Config:
         self.APP_RELEASE = release_id()
 
         default_db = "sqlite:///" + str(Path(self.INSTANCE_PATH) / "validation_dashboard.db")
-        self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", default_db)
+        self.SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL", default_db))
         # pool_pre_ping: a connection broken by a database restart is replaced, not used.
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         if not self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
@@ -88,6 +97,8 @@ class Config:
         self.PROXY_FIX_X_PROTO = _int("PROXY_FIX_X_PROTO", self.PROXY_FIX_X_FOR)
         self.PROXY_FIX_X_HOST = _int("PROXY_FIX_X_HOST", 0)
 
+        # An argon2.profiles name; the tests use CHEAPEST to stay fast.
+        self.ARGON2_PROFILE = env("ARGON2_PROFILE", "RFC_9106_LOW_MEMORY")
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15))
         self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 30))
         self.JWT_TOKEN_LOCATION = ["headers"]

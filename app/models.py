@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -39,8 +40,6 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # jsonb on PostgreSQL (indexable, validated), JSON text elsewhere.
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 
-_hasher = PasswordHasher()
-
 
 class UTCDateTime(TypeDecorator):
     """timestamptz on PostgreSQL; always hands back aware UTC datetimes (SQLite stores naive)."""
@@ -61,6 +60,12 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+def password_hasher() -> PasswordHasher:
+    """Argon2id with the parameters of the ARGON2_PROFILE named in the config."""
+    profile = getattr(profiles, current_app.config["ARGON2_PROFILE"])
+    return PasswordHasher.from_parameters(profile)
 
 
 def utcnow() -> dt.datetime:
@@ -85,13 +90,17 @@ class User(db.Model):
     __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
 
     def set_password(self, password: str) -> None:
-        self.password_hash = _hasher.hash(password)
+        self.password_hash = password_hasher().hash(password)
 
     def check_password(self, password: str) -> bool:
+        """Verify, and re-hash with the current parameters when they have changed."""
+        hasher = password_hasher()
         try:
-            _hasher.verify(self.password_hash, password)
+            hasher.verify(self.password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+        if hasher.check_needs_rehash(self.password_hash):
+            self.password_hash = hasher.hash(password)
         return True
 
     @property

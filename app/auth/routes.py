@@ -1,3 +1,5 @@
+import secrets
+
 from flask import current_app
 from flask_jwt_extended import (
     create_access_token,
@@ -24,7 +26,7 @@ from app.auth.schemas import (
 )
 from app.auth.tokens import BlocklistUnavailable, revoke
 from app.extensions import db, limiter
-from app.models import User
+from app.models import User, password_hasher
 from app.ratelimit import auth_limit
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Accounts and JWT tokens")
@@ -33,6 +35,25 @@ limiter.limit(auth_limit)(blp)
 
 def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, else None (after the same hashing work,
+    so response times do not reveal which emails exist)."""
+    user = find_user(email)
+    if user is None:
+        User(password_hash=_dummy_hash()).check_password(password)
+        return None
+    if not user.check_password(password) or not user.is_active:
+        return None
+    db.session.commit()  # check_password may have upgraded the hash
+    return user
+
+
+def _dummy_hash() -> str:
+    if "lvd_dummy_hash" not in current_app.extensions:
+        current_app.extensions["lvd_dummy_hash"] = password_hasher().hash(secrets.token_hex(16))
+    return current_app.extensions["lvd_dummy_hash"]
 
 
 def _access_token(user: User) -> dict:
@@ -69,8 +90,8 @@ def register(data):
 @blp.alt_response(401, description="Wrong email or password.")
 def login(data):
     """Exchange email and password for an access and a refresh token."""
-    user = find_user(data["email"])
-    if user is None or not user.is_active or not user.check_password(data["password"]):
+    user = authenticate(data["email"], data["password"])
+    if user is None:
         abort(401, message="Wrong email or password.")
     tokens = _access_token(user)
     tokens["refresh_token"] = create_refresh_token(identity=str(user.id))

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, sessio
 from app.api.queries import runs_query
 from app.api.schemas import RunSchema
 from app.api.summary import get_summary
-from app.auth.routes import find_user
+from app.auth.routes import authenticate
 from app.errors import error_response
 from app.extensions import db, limiter
 from app.models import User
@@ -73,11 +73,11 @@ def data():
 def login():
     error = None
     if request.method == "POST":
-        user = find_user(request.form.get("email", ""))
-        password = request.form.get("password", "")
         if not csrf_ok():
             error = "Your form expired; please try again."
-        elif user is None or not user.is_active or not user.check_password(password):
+        elif (
+            user := authenticate(request.form.get("email", ""), request.form.get("password", ""))
+        ) is None:
             error = "Wrong email or password."
         else:
             session.clear()
