@@ -143,12 +143,7 @@ def export_source(ref: str | None, staging: Path) -> int:
         archive = run(["git", "-C", str(ROOT), "archive", ref, "app"], capture_output=True)
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(staging, filter="data")
-        stamp = run(
-            ["git", "-C", str(ROOT), "log", "-1", "--format=%ct", ref],
-            capture_output=True,
-            text=True,
-        )
-        return int(stamp.stdout.strip())
+        return last_change_of_app(ref)
     files = run(
         ["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "app"],
         capture_output=True,
@@ -159,11 +154,16 @@ def export_source(ref: str | None, staging: Path) -> int:
         if source.is_file():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, staging / name)
-    return int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or latest_commit_time()
+    return int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or last_change_of_app("HEAD")
 
 
-def latest_commit_time() -> int:
-    result = run(["git", "-C", str(ROOT), "log", "-1", "--format=%ct"], capture_output=True)
+def last_change_of_app(ref: str) -> int:
+    """The time of the last commit that touched app/: the timestamp of every archive member,
+    so unrelated commits elsewhere in the repository do not change the tarball's bytes."""
+    result = run(
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%ct", ref, "--", "app"],
+        capture_output=True,
+    )
     return int(result.stdout.strip() or 0)
 
 

@@ -245,8 +245,8 @@ class Server:
         if self.process.poll() is not None:
             raise AssertionError(f"gunicorn exited: {self.log_path.read_text()[-3000:]}")
         try:
-            return requests.get(self.url + "/health", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(self.url + "/health", timeout=5).status_code == 200
+        except requests.RequestException:  # not listening yet, or workers still booting
             return False
 
     def stop(self) -> None:
