@@ -239,7 +239,11 @@ class Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_until(self._healthy, f"gunicorn on {self.url} (log: {log_path})")
+        try:
+            wait_until(self._healthy, f"gunicorn on {self.url} (log: {log_path})")
+        except BaseException:
+            self.stop()
+            raise
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
