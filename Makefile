@@ -7,7 +7,9 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB := -i inventories/lab
 ROLES_WITH_SCENARIOS = $(patsubst roles/%/molecule/default,%,$(wildcard roles/*/molecule/default))
 
-.PHONY: help bootstrap lint test test-roles test-role lab-up lab-down demo
+APP_VENV := .venv-app
+
+.PHONY: help bootstrap lint test test-app test-roles test-role lab-up lab-down demo
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,8 +23,18 @@ lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, syntax che
 	ruff check .
 	ansible-playbook $(LAB) --syntax-check site.yml playbooks/*.yml
 
-test: lint test-roles ## Everything in the test pyramid that exists
+test: lint test-app test-roles ## Everything in the test pyramid that exists
 	@echo "make test: all passed"
+
+# The app's own venv, apart from the tooling .venv (its pins are the release's).
+$(APP_VENV)/.installed: app/requirements.txt app/requirements-test.txt
+	python3 -m venv $(APP_VENV)
+	set -o pipefail; $(APP_VENV)/bin/pip install --quiet -r app/requirements.txt -r app/requirements-test.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
+	touch $@
+
+test-app: bootstrap $(APP_VENV)/.installed ## App tests against a real PostgreSQL and Redis on this host
+	scripts/host-services.sh >/dev/null
+	$(APP_VENV)/bin/pytest -q app/tests
 
 test-roles: bootstrap ## Every role's Molecule scenario, one after another
 	@set -e; for role in $(ROLES_WITH_SCENARIOS); do scripts/molecule-role.sh $$role; done
