@@ -9,7 +9,7 @@ ROLES_WITH_SCENARIOS = $(patsubst roles/%/molecule/default,%,$(wildcard roles/*/
 
 APP_VENV := .venv-app
 
-.PHONY: help bootstrap lint test test-app test-roles test-role lab-up lab-down demo
+.PHONY: help bootstrap lint test test-app test-roles test-role lab-up lab-down demo bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,3 +52,7 @@ lab-down: bootstrap ## Remove every lab container and the lab network
 demo: lab-up ## Lab up + site.yml converged on it, then print the URL
 	ansible-playbook $(LAB) site.yml
 	@echo "The dashboard: http://127.0.0.1:$${LAB_HTTP_PORT:-8080}/"
+
+bench: demo ## Benchmarks of the converged lab, written to bench/results/
+	@command -v wrk >/dev/null || { . scripts/lib.sh && apt_install wrk; }
+	.venv/bin/python bench/run.py
