@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.extensions import db
+from app.migrate_sqlite.command import migrate_sqlite
 from app.models import ROLES, User
 
 users = AppGroup("users", help="Manage dashboard accounts.")
@@ -42,3 +43,4 @@ def set_role(email, role):
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
+    app.cli.add_command(migrate_sqlite)

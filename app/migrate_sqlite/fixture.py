@@ -21,16 +21,39 @@ from pathlib import Path
 
 UTC = dt.UTC
 SUITES = (
-    "smoke", "api", "ui", "billing", "search", "auth", "payments", "reports",
-    "mobile-ios", "mobile-android", "intégration-ü", "性能-perf",
-)  # fmt: skip
+    "smoke",
+    "api",
+    "ui",
+    "billing",
+    "search",
+    "auth",
+    "payments",
+    "reports",
+    "mobile-ios",
+    "mobile-android",
+    "intégration-ü",
+    "性能-perf",
+)
 ENVIRONMENTS = ("production", "staging", "dev", "qa-ß")
 UNICODE_BITS = ("ü", "日本語", "🚀", "שלום", "Ωμέγα", "naïve café", "\u200b", "𝔘𝔫𝔦")
 RESULT_STATUSES = ("pass", "fail", "warn", "error")
 RESULT_WEIGHTS = (80, 10, 7, 3)
 # Floats that only survive a copy carrying all 17 significant digits, or that print oddly.
-AWKWARD_FLOATS = (0.1, 1 / 3, 2 / 3, 1e15, 1.5e15, 123456789012345.67, 1e-7, 5e-324, 1e300,
-                  2.2250738585072014e-308, 0.30000000000000004, 1e16, 9007199254740993.0)  # fmt: skip
+AWKWARD_FLOATS = (
+    0.1,
+    1 / 3,
+    2 / 3,
+    1e15,
+    1.5e15,
+    123456789012345.67,
+    1e-7,
+    5e-324,
+    1e300,
+    2.2250738585072014e-308,
+    0.30000000000000004,
+    1e16,
+    9007199254740993.0,
+)
 
 
 def sqlite_timestamp(value: dt.datetime) -> str:
@@ -131,7 +154,9 @@ class _Rows:
         return json.dumps(doc, ensure_ascii=rng.random() < 0.5)
 
 
-def generate(path: Path, results: int = 221_000, seed: int = 1, now: dt.datetime | None = None) -> dict:
+def generate(
+    path: Path, results: int = 221_000, seed: int = 1, now: dt.datetime | None = None
+) -> dict:
     """Write the fixture to path (replaced if present); return the row count of each table."""
     path = Path(path)
     path.unlink(missing_ok=True)
@@ -145,16 +170,27 @@ def generate(path: Path, results: int = 221_000, seed: int = 1, now: dt.datetime
         name = f"user{i}" if i % 7 else f"jürgen.{i}"
         created = gen.started_at()
         users.append(
-            (i, f"{name}@example.org", "$argon2id$v=19$m=65536,t=3,p=4$" + "x" * 60,
-             "admin" if i <= 3 else "viewer", 0 if i % 11 == 0 else 1, sqlite_timestamp(created))
-        )  # fmt: skip
+            (
+                i,
+                f"{name}@example.org",
+                "$argon2id$v=19$m=65536,t=3,p=4$" + "x" * 60,
+                "admin" if i <= 3 else "viewer",
+                0 if i % 11 == 0 else 1,
+                sqlite_timestamp(created),
+            )
+        )
     subscriptions = []
     for user_id, *_ in users:
         for suite in rng.sample((*SUITES, "*"), k=rng.randint(0, 4)):
             subscriptions.append(
-                (len(subscriptions) + 1, user_id, suite, rng.choice((0, 1, 1)),
-                 sqlite_timestamp(gen.started_at()))
-            )  # fmt: skip
+                (
+                    len(subscriptions) + 1,
+                    user_id,
+                    suite,
+                    rng.choice((0, 1, 1)),
+                    sqlite_timestamp(gen.started_at()),
+                )
+            )
 
     runs, result_rows = [], []
     run_id = 0
@@ -164,26 +200,43 @@ def generate(path: Path, results: int = 221_000, seed: int = 1, now: dt.datetime
         statuses = rng.choices(RESULT_STATUSES, weights=RESULT_WEIGHTS, k=count)
         for status in statuses:
             result_rows.append(
-                (len(result_rows) + 1, run_id,
-                 f"check_{rng.randint(0, 9999):04d}" + (f" {rng.choice(UNICODE_BITS)}" if rng.random() < 0.05 else ""),
-                 status, gen.duration(), gen.message(status), gen.details(status))
-            )  # fmt: skip
+                (
+                    len(result_rows) + 1,
+                    run_id,
+                    f"check_{rng.randint(0, 9999):04d}"
+                    + (f" {rng.choice(UNICODE_BITS)}" if rng.random() < 0.05 else ""),
+                    status,
+                    gen.duration(),
+                    gen.message(status),
+                    gen.details(status),
+                )
+            )
         if "fail" in statuses or "error" in statuses:
             run_status = "failed"
         else:
             run_status = "warned" if "warn" in statuses else "passed"
         started = gen.started_at()
-        finished = None if rng.random() < 0.1 else started + dt.timedelta(seconds=rng.randint(1, 3600))
+        finished = (
+            None if rng.random() < 0.1 else started + dt.timedelta(seconds=rng.randint(1, 3600))
+        )
         runs.append(
-            (run_id, rng.choice(SUITES),
-             rng.choice(ENVIRONMENTS) if rng.random() < 0.8 else None,
-             f"{rng.getrandbits(160):040x}" if rng.random() < 0.7 else None,
-             run_status, count, statuses.count("pass"), statuses.count("fail"),
-             statuses.count("warn"), statuses.count("error"),
-             sqlite_timestamp(started), finished and sqlite_timestamp(finished),
-             rng.randint(1, len(users)) if rng.random() < 0.7 else None,
-             sqlite_timestamp(started + dt.timedelta(milliseconds=rng.randint(0, 5000))))
-        )  # fmt: skip
+            (
+                run_id,
+                rng.choice(SUITES),
+                rng.choice(ENVIRONMENTS) if rng.random() < 0.8 else None,
+                f"{rng.getrandbits(160):040x}" if rng.random() < 0.7 else None,
+                run_status,
+                count,
+                statuses.count("pass"),
+                statuses.count("fail"),
+                statuses.count("warn"),
+                statuses.count("error"),
+                sqlite_timestamp(started),
+                finished and sqlite_timestamp(finished),
+                rng.randint(1, len(users)) if rng.random() < 0.7 else None,
+                sqlite_timestamp(started + dt.timedelta(milliseconds=rng.randint(0, 5000))),
+            )
+        )
 
     connection = sqlite3.connect(path)
     with connection:

@@ -1,0 +1,910 @@
+"""The migration run: inspect, schema, set up, load, finalise, verify, report.
+
+See app/migrate_sqlite/README.md for the design; in short:
+
+* The target is inspected read-only first. Rows already there that match the source
+  (counts and checksums) mean "already migrated, verified": nothing is written. Other data is
+  refused unless --force. An interrupted run of the same source is resumed.
+* The schema comes from `alembic upgrade head`. For the load, the foreign keys and the plain
+  secondary indexes are dropped (their definitions kept in migrate_sqlite.deferred) and put
+  back afterwards, like pg_restore does: PostgreSQL then checks each foreign key once with a
+  join instead of once per row, and builds each index once by sorting.
+* Tables are cut into primary-key segments copied by parallel workers, each in one
+  transaction that also marks the segment done: a killed run leaves whole segments or
+  nothing, and the next run copies only what is missing.
+* A segment PostgreSQL refuses is bisected (savepoints) down to the rows at fault; each is
+  reported with table, primary key and reason, and the run fails unless --skip-bad-rows.
+* Verification compares per table the row count and a checksum of every row's canonical
+  text (computed in SQL on PostgreSQL, from the raw SQLite values in Python), plus the schema
+  fingerprint from before the load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from hashlib import md5
+
+import psycopg2
+import psycopg2.extras
+from flask import Flask
+
+from app.migrate_sqlite import convert
+from app.migrate_sqlite import report as status
+from app.migrate_sqlite import source as sqlite_side
+from app.migrate_sqlite import target as pg
+from app.migrate_sqlite.plan import JSONB_MD5_SQL, PlanError, Table, load_table, quote
+from app.migrate_sqlite.report import BadRow, Report
+from app.migrate_sqlite.source import CopyStream, Source, SourceError
+
+MIN_KEY, MAX_KEY = -(2**63), 2**63 - 1
+LOCK_WAIT_SECONDS = 15
+_HALF = 1 << 64
+
+
+class MigrationError(RuntimeError):
+    """The run failed; the message says why. The target is left resumable."""
+
+    exit_code = 1
+
+
+class MigrationRefused(MigrationError):
+    """Nothing was written: the target holds other data (or another run holds the lock)."""
+
+    exit_code = 3
+
+
+class TooManyBadRows(MigrationError):
+    pass
+
+
+@dataclass
+class Options:
+    sqlite_path: str
+    report_path: str | None = None
+    skip_bad_rows: bool = False
+    force: bool = False
+    check: bool = False
+    jobs: int | None = None
+    segment_rows: int = 25_000
+    max_bad_rows: int = 1000
+    echo: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
+
+
+@dataclass
+class Digest:
+    """Row count and the two 64-bit sums of the rows' md5: order-independent, so the segments
+    can be summed in any order and split differently on the two sides."""
+
+    rows: int = 0
+    high: int = 0
+    low: int = 0
+
+    def add(self, other: Digest) -> None:
+        self.rows += other.rows
+        self.high += other.high
+        self.low += other.low
+
+    def __str__(self) -> str:
+        return f"{self.rows}:{self.high % _HALF:016x}{self.low % _HALF:016x}"
+
+
+class _Workers:
+    """Thread-local PostgreSQL and SQLite connections, closed together."""
+
+    def __init__(self, url: str, source: Source, *, readonly: bool):
+        self.url, self.source, self.readonly = url, source, readonly
+        self.local = threading.local()
+        self.opened: list = []
+        self.lock = threading.Lock()
+
+    def pg(self):
+        if getattr(self.local, "pg", None) is None:
+            self.local.pg = pg.connect(self.url, readonly=self.readonly, bulk=not self.readonly)
+            with self.lock:
+                self.opened.append(self.local.pg)
+        return self.local.pg
+
+    def sqlite(self) -> sqlite_side.SourceConnection:
+        if getattr(self.local, "sqlite", None) is None:
+            self.local.sqlite = self.source.connect()
+            with self.lock:
+                self.opened.append(self.local.sqlite)
+        return self.local.sqlite
+
+    def close(self) -> None:
+        for connection in self.opened:
+            try:
+                connection.close()
+            except (psycopg2.Error, sqlite3.Error):
+                pass
+
+
+class Migration:
+    def __init__(self, app: Flask, options: Options):
+        self.app = app
+        self.options = options
+        self.url = app.config["SQLALCHEMY_DATABASE_URI"]
+        self.jobs = options.jobs or min(4, os.cpu_count() or 1)
+        self.report = Report(options.sqlite_path)
+        self.report.options = {
+            "skip_bad_rows": options.skip_bad_rows,
+            "force": options.force,
+            "check": options.check,
+            "jobs": self.jobs,
+            "segment_rows": options.segment_rows,
+        }
+        self.echo_lock = threading.Lock()
+        self.bad_rows: list[BadRow] = []
+        self.main = None
+
+    # --- entry point -------------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        report = self.report
+        try:
+            if not self.url.startswith("postgresql"):
+                raise MigrationError(
+                    "the app's database (DATABASE_URL) must be PostgreSQL to migrate into,"
+                    f" not {self.url.split(':', 1)[0]}"
+                )
+            with self.app.app_context():
+                self._run()
+        except (MigrationError, SourceError, PlanError, psycopg2.Error) as exc:
+            if report.status != status.CONFLICT:
+                report.status = status.FAILED
+            if isinstance(exc, psycopg2.Error):
+                report.message = f"PostgreSQL: {str(exc).strip()}"
+            else:
+                report.message = str(exc)
+            error = exc if isinstance(exc, MigrationError) else MigrationError(report.message)
+            error.report = report
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            report.bad_rows = self.bad_rows
+            report.finished_at = report.finished_at or dt.datetime.now(dt.UTC)
+            if self.main is not None:
+                self.main.close()
+            if self.options.report_path:
+                report.write(self.options.report_path)
+        return report
+
+    def echo(self, line: str) -> None:
+        with self.echo_lock:
+            self.options.echo(f"migrate-sqlite: {line}")
+
+    def _phase(self, name: str, started: float) -> None:
+        self.report.phases[name] = self.report.phases.get(name, 0.0) + time.perf_counter() - started
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        from app.extensions import db
+
+        report, options = self.report, self.options
+        started = time.perf_counter()
+        source = Source(options.sqlite_path)
+        report.source.update(path=str(source.path), sha256=source.sha256, size_bytes=source.size)
+        head = self._alembic_head()
+        names = [table.name for table in db.metadata.sorted_tables]  # foreign-key order
+
+        src = source.connect()
+        try:
+            source_revision = sqlite_side.revision(src)
+            report.source["alembic_revision"] = source_revision
+            self._check_source_tables(src, names, source_revision, head)
+        finally:
+            src.close()
+
+        # Read-only until the inspection has decided that something must be written.
+        self.main = main = pg.connect(self.url, readonly=True)
+        report.target.update(pg.describe(self.url))
+        with main.cursor() as cursor:
+            report.target["server_version"] = pg.server_version(cursor)
+        main.commit()
+        # A killed run's server session can outlive it by a moment: wait a little for its lock.
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while not pg.try_lock(main):
+            if time.monotonic() > deadline:
+                report.status = status.CONFLICT
+                raise MigrationRefused("another migration holds this database's lock; try later")
+            time.sleep(0.5)
+
+        mode, reason = self._inspect(source, names, head)
+        self._phase("inspect", started)
+        if mode == "done":
+            report.status = status.ALREADY_MIGRATED
+            report.message = "already migrated, verified: nothing written"
+            return
+        if options.check:
+            report.status = {"fresh": status.PENDING, "resume": status.RESUMABLE}.get(
+                mode, status.CONFLICT
+            )
+            report.message = reason
+            if mode == "conflict":
+                raise MigrationRefused(reason)
+            return
+        with main.cursor() as cursor:
+            cursor.execute("SET default_transaction_read_only = off")
+        main.commit()
+        if mode == "conflict":
+            if not options.force:
+                report.status = status.CONFLICT
+                raise MigrationRefused(reason + "; nothing written (--force replaces it)")
+            self.echo(f"--force: emptying the target ({reason})")
+            self._reset(names)
+            report.changed = True
+            mode = "fresh"
+
+        step = time.perf_counter()
+        if mode == "fresh":
+            self._upgrade_schema()
+        plans = self._plans(source, names)
+        if mode == "fresh":
+            self._setup(source, plans, head)
+        else:
+            report.resumed = True
+            self.echo("resuming an interrupted migration of the same SQLite file")
+        self._phase("setup", step)
+
+        step = time.perf_counter()
+        self._load(source, plans)
+        self._phase("load", step)
+        if self.bad_rows:
+            raise MigrationError(
+                f"{len(self.bad_rows)} row(s) cannot be converted (listed with table, primary key"
+                " and reason); fix them in the SQLite file, or re-run with --skip-bad-rows to"
+                " leave them out. Segments without bad rows are committed and will not be"
+                " copied again."
+            )
+
+        step = time.perf_counter()
+        self._finalize(plans)
+        self._phase("finalize", step)
+
+        step = time.perf_counter()
+        with main.cursor() as cursor:
+            state = pg.read_state(cursor)
+            fingerprint = pg.schema_fingerprint(cursor, names)
+            segments = pg.segments(cursor)
+            skipped = pg.skipped(cursor)
+        main.commit()
+        if fingerprint != state["schema_fingerprint"]:
+            raise MigrationError(
+                "the app tables' constraints and indexes differ from what `alembic upgrade head`"
+                " created before the load (run again to restore the rest)"
+            )
+        ok = self._verify(source, plans, segments, skipped)
+        self._phase("verify", step)
+        if source.changed():
+            raise MigrationError(
+                f"{source.path} changed during the migration: stop the app that writes to it"
+                " and run again with --force"
+            )
+        if not ok:
+            raise MigrationError(
+                "verification failed: PostgreSQL does not hold the same rows as the SQLite file"
+                " (see the tables' mismatches in the report)"
+            )
+        report.status = status.MIGRATED
+        report.changed = True
+        report.message = "migrated, verified"
+        report.finished_at = dt.datetime.now(dt.UTC)
+        with main.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {pg.SCHEMA}.run SET phase = 'done', finished_at = now(), report = %s",
+                (psycopg2.extras.Json(report.to_dict()),),
+            )
+        main.commit()
+
+    # --- inspection ---------------------------------------------------------------------------------
+
+    def _alembic_head(self) -> str:
+        from alembic.script import ScriptDirectory
+
+        config = self.app.extensions["migrate"].migrate.get_config()
+        heads = ScriptDirectory.from_config(config).get_heads()
+        if len(heads) != 1:
+            raise MigrationError(f"the app's migrations have {len(heads)} heads: {heads}")
+        return heads[0]
+
+    def _check_source_tables(self, src, names: list[str], revision: str | None, head: str):
+        if revision is not None and revision != head:
+            raise MigrationError(
+                f"the SQLite database is at Alembic revision {revision}, the app at {head}:"
+                f" upgrade a copy of it first (DATABASE_URL=sqlite:////path/copy.db flask db"
+                f" upgrade) and migrate the copy"
+            )
+        present = set(sqlite_side.tables(src))
+        missing = [name for name in names if name not in present]
+        if missing:
+            raise MigrationError(f"the SQLite database has no table {', '.join(missing)}")
+        ignored = sorted(present - set(names) - {"alembic_version"})
+        if ignored:
+            self.report.warnings.append(
+                f"SQLite tables the app does not know are not copied: {', '.join(ignored)}"
+            )
+
+    def _inspect(self, source: Source, names: list[str], head: str) -> tuple[str, str]:
+        """("fresh" | "resume" | "done" | "conflict", why), without writing anything."""
+        main = self.main
+        with main.cursor() as cursor:
+            state = pg.read_state(cursor)
+            revision = pg.alembic_revision(cursor)
+            has_rows = pg.tables_with_rows(cursor, names)
+            segments = pg.segments(cursor) if state else []
+            skipped = pg.skipped(cursor)
+        main.commit()
+        self.report.target["alembic_revision"] = revision
+        if state and state["phase"] != "done":
+            if state["source_sha256"] != source.sha256:
+                return "conflict", (
+                    f"an interrupted migration of another SQLite file ({state['source_path']},"
+                    f" sha256 {state['source_sha256'][:12]}) is in this database"
+                )
+            if state["alembic_revision"] != head:
+                return "conflict", (
+                    f"an interrupted migration made by app revision {state['alembic_revision']}"
+                    f" (this app: {head}) is in this database"
+                )
+            return "resume", "an interrupted migration of this SQLite file can be finished"
+        if not any(has_rows.values()):
+            return "fresh", "the target's app tables are empty"
+        if revision != head:
+            return "conflict", f"the target holds data at Alembic revision {revision}, not {head}"
+        plans = self._plans(source, names)
+        if not segments:
+            segments = self._source_segments(source, plans)
+        self.echo("the target holds data: verifying it against the SQLite file (read-only)")
+        if self._verify(source, plans, segments, skipped):
+            return "done", "verified"
+        different = [t.name for t in self.report.tables.values() if not t.checksum_match]
+        return "conflict", f"the target holds different data (tables: {', '.join(different)})"
+
+    def _plans(self, source: Source, names: list[str]) -> list[Table]:
+        with self.main.cursor() as cursor:
+            plans = [load_table(cursor, name) for name in names]
+        self.main.commit()
+        src = source.connect()
+        try:
+            for table in plans:
+                have = set(sqlite_side.columns(src, table.name))
+                want = {c.name for c in table.columns}
+                if have != want:
+                    raise MigrationError(
+                        f"{table.name}: columns differ between SQLite and PostgreSQL"
+                        f" (only in SQLite: {sorted(have - want)}, only in PostgreSQL:"
+                        f" {sorted(want - have)})"
+                    )
+                self.report.table(table.name).source_rows = sqlite_side.row_count(src, table.name)
+        finally:
+            src.close()
+        return plans
+
+    def _source_segments(self, source: Source, plans: list[Table]) -> list[dict]:
+        src = source.connect()
+        try:
+            result = []
+            for table in plans:
+                for lo, hi, rows in sqlite_side.segments(
+                    src, table.name, table.pk, self.options.segment_rows
+                ):
+                    result.append({"table": table.name, "lo": lo, "hi": hi, "source_rows": rows})
+            return result
+        finally:
+            src.close()
+
+    # --- writing: reset, schema, setup ----------------------------------------------------------------
+
+    def _reset(self, names: list[str]) -> None:
+        """--force: empty the app tables, put back anything an interrupted run dropped, and
+        forget its state. One transaction."""
+        main = self.main
+        with main.cursor() as cursor:
+            existing = [
+                n for n, rows in pg.tables_with_rows(cursor, names).items() if rows is not None
+            ]
+            if existing:
+                cursor.execute(
+                    f"TRUNCATE {', '.join(quote(n) for n in existing)} RESTART IDENTITY CASCADE"
+                )
+            for item in pg.deferred(cursor):
+                cursor.execute(pg.restore_statement(item))
+            cursor.execute(f"DROP SCHEMA IF EXISTS {pg.SCHEMA} CASCADE")
+        main.commit()
+
+    def _upgrade_schema(self) -> None:
+        from flask_migrate import upgrade
+
+        from app.extensions import db
+
+        self.echo("schema: alembic upgrade head")
+        upgrade()
+        db.engine.dispose()
+        with self.main.cursor() as cursor:
+            self.report.target["alembic_revision"] = pg.alembic_revision(cursor)
+        self.main.commit()
+
+    def _setup(self, source: Source, plans: list[Table], head: str) -> None:
+        """One transaction: the state tables, the deferred DDL (dropped) and the segments."""
+        main = self.main
+        names = [t.name for t in plans]
+        segments = self._source_segments(source, plans)
+        with main.cursor() as cursor:
+            fingerprint = pg.schema_fingerprint(cursor, names)
+            cursor.execute(f"DROP SCHEMA IF EXISTS {pg.SCHEMA} CASCADE")
+            cursor.execute(pg.STATE_DDL)
+            cursor.execute(
+                f"INSERT INTO {pg.SCHEMA}.run (id, phase, source_path, source_sha256,"
+                " alembic_revision, schema_fingerprint) VALUES (1, 'loading', %s, %s, %s, %s)",
+                (str(source.path), source.sha256, head, fingerprint),
+            )
+            deferred = [
+                {
+                    "name": fk["name"],
+                    "table": t.name,
+                    "kind": "foreign_key",
+                    "definition": fk["definition"],
+                    "columns": fk["columns"],
+                    "ref_table": fk["ref_table"],
+                    "ref_columns": fk["ref_columns"],
+                }
+                for t in plans
+                for fk in t.foreign_keys
+            ] + [
+                {
+                    "name": index,
+                    "table": table,
+                    "kind": "index",
+                    "definition": definition,
+                    "columns": None,
+                    "ref_table": None,
+                    "ref_columns": None,
+                }
+                for table, index, definition in pg.secondary_indexes(cursor, names)
+            ]
+            for item in deferred:
+                cursor.execute(
+                    f"INSERT INTO {pg.SCHEMA}.deferred (name, table_name, kind, definition,"
+                    " columns, ref_table, ref_columns) VALUES (%(name)s, %(table)s, %(kind)s,"
+                    " %(definition)s, %(columns)s, %(ref_table)s, %(ref_columns)s)",
+                    item,
+                )
+                cursor.execute(pg.drop_statement(item))
+            psycopg2.extras.execute_values(
+                cursor,
+                f"INSERT INTO {pg.SCHEMA}.segment (table_name, lo, hi, source_rows) VALUES %s",
+                [(s["table"], s["lo"], s["hi"], s["source_rows"]) for s in segments],
+            )
+        main.commit()
+        self.echo(
+            f"set up {len(segments)} segments; deferred {len(deferred)} foreign keys and"
+            " indexes until the data is in"
+        )
+
+    # --- loading ------------------------------------------------------------------------------------
+
+    def _load(self, source: Source, plans: list[Table]) -> None:
+        by_name = {t.name: t for t in plans}
+        main = self.main
+        with main.cursor() as cursor:
+            segments = pg.segments(cursor)
+        main.commit()
+        self._skip_non_integer_keys(source, plans)
+        pending = []
+        for segment in segments:
+            table = self.report.table(segment["table"])
+            table.segments += 1
+            if segment["loaded"]:
+                table.resumed_segments += 1
+            else:
+                pending.append(segment)
+        # Biggest first, so the last segments to finish are small ones.
+        pending.sort(key=lambda s: -s["source_rows"])
+        if not pending:
+            return
+        self.echo(
+            f"copying {sum(s['source_rows'] for s in pending)} rows in {len(pending)}"
+            f" segments with {self.jobs} workers"
+        )
+        workers = _Workers(self.url, source, readonly=False)
+        try:
+            _run_all(
+                self.jobs, [(self._load_segment, workers, by_name[s["table"]], s) for s in pending]
+            )
+        finally:
+            workers.close()
+
+    def _skip_non_integer_keys(self, source: Source, plans: list[Table]) -> None:
+        src = source.connect()
+        try:
+            found = [
+                BadRow(t.name, key, f"{t.pk}: primary key is not an integer")
+                for t in plans
+                for key in sqlite_side.non_integer_keys(
+                    src, t.name, t.pk, self.options.max_bad_rows
+                )
+            ]
+        finally:
+            src.close()
+        if not found:
+            return
+        if not self.options.skip_bad_rows:
+            self.bad_rows.extend(found)
+            return
+        with self.main.cursor() as cursor:
+            for row in found:
+                self._record_skipped(cursor, row)
+        self.main.commit()
+
+    def _record_skipped(self, cursor, row: BadRow) -> None:
+        cursor.execute(
+            f"INSERT INTO {pg.SCHEMA}.skipped (table_name, pk, reason) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (row.table, str(row.pk), row.reason),
+        )
+
+    def _load_segment(self, workers: _Workers, table: Table, segment: dict) -> None:
+        connection, src = workers.pg(), workers.sqlite()
+        lo, hi = segment["lo"], segment["hi"]
+        started = time.perf_counter()
+        bad: list[BadRow] = []
+        with connection.cursor() as cursor:
+            stream = CopyStream(src, table.source_copy_query(), lo, hi)
+            try:
+                cursor.copy_expert(table.copy_statement(), stream, size=1 << 18)
+                loaded = stream.rows
+            except (*pg.DATA_ERRORS, psycopg2.errors.QueryCanceled, sqlite3.Error) as exc:
+                connection.rollback()
+                if isinstance(exc, psycopg2.errors.QueryCanceled) and stream.error is None:
+                    raise
+                loaded = self._load_carefully(cursor, src, table, lo, hi, bad)
+            if bad and not self.options.skip_bad_rows:
+                connection.rollback()
+                with self.echo_lock:
+                    self.bad_rows.extend(bad)
+                self.echo(f"{table.name}: rows {lo}..{hi} NOT committed: {len(bad)} bad row(s)")
+                return
+            for row in bad:
+                self._record_skipped(cursor, row)
+            seconds = time.perf_counter() - started
+            cursor.execute(
+                f"UPDATE {pg.SCHEMA}.segment SET loaded_rows = %s, seconds = %s, loaded_at = now()"
+                " WHERE table_name = %s AND lo = %s",
+                (loaded, seconds, table.name, lo),
+            )
+        connection.commit()
+        with self.echo_lock:
+            entry = self.report.table(table.name)
+            entry.copied_rows += loaded
+            entry.load_seconds += seconds
+        skipped = f", {len(bad)} skipped" if bad else ""
+        self.echo(f"{table.name}: committed rows {lo}..{hi} ({loaded} rows{skipped})")
+
+    def _load_carefully(self, cursor, src, table: Table, lo: int, hi: int, bad: list) -> int:
+        """Copy the segment in halves, then quarters... under savepoints, down to the single
+        rows PostgreSQL refuses; those go to ``bad``. Returns the rows copied."""
+        keys = sqlite_side.keys_between(src, table.name, table.pk, lo, hi)
+        query, statement = table.source_copy_query(), table.copy_statement()
+
+        def attempt(first: int, end: int) -> int:
+            cursor.execute("SAVEPOINT lvd_rows")
+            stream = CopyStream(src, query, keys[first], keys[end - 1])
+            try:
+                cursor.copy_expert(statement, stream, size=1 << 18)
+            except (*pg.DATA_ERRORS, psycopg2.errors.QueryCanceled, sqlite3.Error) as exc:
+                cursor.execute("ROLLBACK TO SAVEPOINT lvd_rows")
+                cursor.execute("RELEASE SAVEPOINT lvd_rows")
+                if isinstance(exc, psycopg2.errors.QueryCanceled) and stream.error is None:
+                    raise
+                if end - first == 1:
+                    bad.append(
+                        BadRow(
+                            table.name,
+                            str(keys[first]),
+                            self._reason(src, table, keys[first], stream.error or exc),
+                        )
+                    )
+                    with self.echo_lock:
+                        too_many = len(self.bad_rows) + len(bad) > self.options.max_bad_rows
+                    if too_many:
+                        raise TooManyBadRows(
+                            f"more than {self.options.max_bad_rows} bad rows: stopped looking"
+                            " (the first ones are in the report)"
+                        ) from None
+                    return 0
+                middle = (first + end) // 2
+                return attempt(first, middle) + attempt(middle, end)
+            cursor.execute("RELEASE SAVEPOINT lvd_rows")
+            return stream.rows
+
+        return attempt(0, len(keys)) if keys else 0
+
+    @staticmethod
+    def _reason(src, table: Table, key, exc) -> str:
+        known = src.reasons.get((table.name, key))
+        if known:
+            return known
+        if isinstance(exc, sqlite3.Error):
+            return f"cannot be read from SQLite ({exc}; is the text valid UTF-8?)"
+        diag = getattr(exc, "diag", None)
+        message = (diag and diag.message_primary) or str(exc).strip()
+        context = (diag and diag.context) or ""
+        column = ""
+        if ", column " in context:
+            column = context.split(", column ", 1)[1].split(":", 1)[0].strip() + ": "
+        detail = f" ({diag.message_detail})" if diag and diag.message_detail else ""
+        return f"{column}{message}{detail}"
+
+    # --- finalising -----------------------------------------------------------------------------------
+
+    def _finalize(self, plans: list[Table]) -> None:
+        main = self.main
+        by_name = {t.name: t for t in plans}
+        with main.cursor() as cursor:
+            pending = pg.deferred(cursor)
+        main.commit()
+        foreign_keys = [item for item in pending if item["kind"] == "foreign_key"]
+        indexes = [item for item in pending if item["kind"] == "index"]
+        self._remove_orphans(foreign_keys, by_name)
+        if pending:
+            self.echo(f"restoring {len(indexes)} indexes and {len(foreign_keys)} foreign keys")
+        workers = _Workers(self.url, None, readonly=False)
+        try:
+            _run_all(self.jobs, [(self._restore, workers, item) for item in indexes])
+            # Foreign keys lock both of their tables: one after the other.
+            for item in foreign_keys:
+                self._restore(workers, item)
+            with main.cursor() as cursor:
+                for table in plans:
+                    if table.sequence:
+                        # The next id is max(id) + 1 (1 for an empty table).
+                        cursor.execute(
+                            f"SELECT setval(%s, greatest(coalesce(max({quote(table.pk)}), 0), 0)"
+                            f" + 1, false) FROM {quote(table.name)}",
+                            (table.sequence,),
+                        )
+            main.commit()
+            _run_all(self.jobs, [(self._analyze, workers, table) for table in plans])
+        finally:
+            workers.close()
+
+    def _remove_orphans(self, foreign_keys: list[dict], by_name: dict[str, Table]) -> None:
+        """Rows whose foreign key points nowhere: bad rows (found by a join, before the
+        constraint is added back). With --skip-bad-rows they are deleted, repeatedly, since a
+        skipped parent orphans its children."""
+        main = self.main
+        limit = self.options.max_bad_rows + 1
+        while True:
+            found: list[BadRow] = []
+            with main.cursor() as cursor:
+                for item in foreign_keys:
+                    table = by_name[item["table"]]
+                    cursor.execute(pg.orphans_query(item, table.pk, limit))
+                    for pk, *values in cursor.fetchall():
+                        pairs = ", ".join(
+                            f"{c}={v}" for c, v in zip(item["columns"], values, strict=True)
+                        )
+                        found.append(
+                            BadRow(
+                                table.name,
+                                str(pk),
+                                f"{pairs}: no {item['ref_table']}"
+                                f" row with that {'/'.join(item['ref_columns'])}",
+                            )
+                        )
+            if not found:
+                main.commit()
+                return
+            if not self.options.skip_bad_rows:
+                main.rollback()
+                self.bad_rows.extend(found[: self.options.max_bad_rows])
+                raise MigrationError(
+                    f"{len(found)} row(s) reference rows that do not exist (listed with table,"
+                    " primary key and reason); fix them in the SQLite file, or re-run with"
+                    " --skip-bad-rows to leave them out"
+                )
+            with main.cursor() as cursor:
+                for row in found:
+                    table = by_name[row.table]
+                    cursor.execute(
+                        f"DELETE FROM {quote(table.name)} WHERE {quote(table.pk)} = %s",
+                        (int(row.pk),),
+                    )
+                    self._record_skipped(cursor, row)
+                    self.report.table(row.table).copied_rows -= 1
+            main.commit()
+
+    @staticmethod
+    def _restore(workers: _Workers, item: dict) -> None:
+        connection = workers.pg()
+        with connection.cursor() as cursor:
+            cursor.execute(pg.restore_statement(item))
+            cursor.execute(
+                f"UPDATE {pg.SCHEMA}.deferred SET restored = true WHERE name = %s", (item["name"],)
+            )
+        connection.commit()
+
+    @staticmethod
+    def _analyze(workers: _Workers, table: Table) -> None:
+        connection = workers.pg()
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {quote(table.name)}")
+        connection.commit()
+
+    # --- verification -------------------------------------------------------------------------------------
+
+    def _verify(self, source, plans, segments, skipped) -> bool:
+        """Counts and checksums of every table on both sides; fills the report's tables."""
+        skipped_keys: dict[str, set[str]] = defaultdict(set)
+        for table_name, key, _reason in skipped:
+            skipped_keys[table_name].add(key)
+        self.report.skipped_rows = [BadRow(*row) for row in skipped]
+        units = []
+        for table in plans:
+            ranges = [(s["lo"], s["hi"]) for s in segments if s["table"] == table.name]
+            ranges = ranges or [(MIN_KEY, MAX_KEY)]
+            # Widened at both ends: rows outside the planned ranges must count too.
+            ranges[0] = (MIN_KEY, ranges[0][1])
+            ranges[-1] = (ranges[-1][0], MAX_KEY)
+            units += [(table, lo, hi) for lo, hi in ranges]
+        workers = _Workers(self.url, source, readonly=True)
+        try:
+            with (
+                ThreadPoolExecutor(self.jobs, thread_name_prefix="checksum-pg") as pg_pool,
+                ThreadPoolExecutor(self.jobs, thread_name_prefix="checksum-sqlite") as sq_pool,
+            ):
+                pg_futures = [pg_pool.submit(self._target_digest, workers, *u) for u in units]
+                sq_futures = [
+                    sq_pool.submit(self._source_digest, workers, *u, skipped_keys[u[0].name])
+                    for u in units
+                ]
+                results = [
+                    (u, p.result(), s.result())
+                    for u, p, s in zip(units, pg_futures, sq_futures, strict=True)
+                ]
+            ok = True
+            for table in plans:
+                mine = [(u, p, s) for u, p, s in results if u[0] is table]
+                target_digest, source_digest = Digest(), Digest()
+                for _unit, p, s in mine:
+                    target_digest.add(p)
+                    source_digest.add(s)
+                entry = self.report.table(table.name)
+                entry.target_rows = target_digest.rows
+                entry.skipped_rows = len(skipped_keys[table.name])
+                entry.source_checksum = str(source_digest)
+                entry.target_checksum = str(target_digest)
+                entry.checksum_match = target_digest == source_digest
+                if not entry.checksum_match:
+                    ok = False
+                    for (tbl, lo, hi), p, s in mine:
+                        if p != s:
+                            entry.mismatches = self._row_differences(
+                                workers, tbl, lo, hi, skipped_keys[tbl.name]
+                            )
+                            break
+        finally:
+            workers.close()
+        return ok
+
+    @staticmethod
+    def _target_digest(workers: _Workers, table: Table, lo: int, hi: int) -> Digest:
+        connection = workers.pg()
+        with connection.cursor() as cursor:
+            cursor.execute(table.target_checksum_query(), (lo, hi))
+            rows, high, low = cursor.fetchone()
+        connection.commit()
+        return Digest(rows, int(high), int(low))
+
+    @staticmethod
+    def _source_rows(workers: _Workers, table: Table, lo: int, hi: int, skip: set):
+        """(pk, canonical row bytes) of the SQLite rows in the range, less the skipped ones."""
+        rows = [
+            row
+            for row in workers.sqlite().execute(table.source_canonical_query(), (lo, hi))
+            if not skip or str(row[0]) not in skip
+        ]
+        tails = [b""] * len(rows)
+        for position in range(2, 2 + len(table.jsonb_columns)):
+            hashes = _jsonb_md5(workers.pg(), [row[position] for row in rows])
+            tails = [tail + b"\t" + digest for tail, digest in zip(tails, hashes, strict=True)]
+        for row, tail in zip(rows, tails, strict=True):
+            yield row[0], row[1] + tail
+
+    @classmethod
+    def _source_digest(cls, workers: _Workers, table: Table, lo: int, hi: int, skip) -> Digest:
+        digest = Digest()
+        from_bytes = int.from_bytes
+        for _key, line in cls._source_rows(workers, table, lo, hi, skip):
+            hashed = md5(line).digest()
+            digest.rows += 1
+            digest.high += from_bytes(hashed[:8], "big", signed=True)
+            digest.low += from_bytes(hashed[8:], "big", signed=True)
+        return digest
+
+    @classmethod
+    def _row_differences(cls, workers, table: Table, lo: int, hi: int, skip, limit=5) -> list:
+        """The first rows that differ in one mismatching range, with both canonical texts."""
+        connection = workers.pg()
+        with connection.cursor() as cursor:
+            cursor.execute(table.target_rows_query(), (lo, hi))
+            target_rows = {str(key): text for key, text in cursor.fetchall()}
+        connection.commit()
+        source_rows = {
+            str(key): line.decode("utf-8", "replace")
+            for key, line in cls._source_rows(workers, table, lo, hi, skip)
+        }
+        differences = []
+        for key in sorted(set(source_rows) | set(target_rows), key=int):
+            if source_rows.get(key) != target_rows.get(key):
+                differences.append(
+                    {
+                        "pk": key,
+                        "source": (source_rows.get(key) or "(missing)")[:300],
+                        "target": (target_rows.get(key) or "(missing)")[:300],
+                    }
+                )
+                if len(differences) >= limit:
+                    break
+        return differences
+
+
+def _jsonb_md5(connection, values: list) -> list[bytes]:
+    """The md5 (hex, as bytes) of PostgreSQL's jsonb text of each source value; b"\\N" for NULL.
+
+    The documents travel as one array parameter, not through COPY. Should PostgreSQL refuse one
+    (only possible when the source changed since the load), the batch is done in Python with
+    convert.jsonb_canonical, and a document neither can read gets a hash nothing matches."""
+    documents = []
+    for value in values:
+        try:
+            documents.append(None if value is None else convert.json_text(value))
+        except convert.Unconvertible:
+            documents.append("\x00")
+    present = [doc for doc in documents if doc is not None]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(JSONB_MD5_SQL, (present,))
+            hashes = iter([h.encode() for (h,) in cursor.fetchall()])
+        connection.commit()
+    except (psycopg2.DataError, ValueError):
+        connection.rollback()
+        hashes = iter([_python_jsonb_md5(doc) for doc in present])
+    return [b"\\N" if doc is None else next(hashes) for doc in documents]
+
+
+def _python_jsonb_md5(document: str) -> bytes:
+    try:
+        text = convert.jsonb_canonical(document)
+    except convert.Unconvertible as exc:
+        text = f"!{exc}"
+    return md5(text.encode("utf-8", "surrogatepass")).hexdigest().encode()
+
+
+def _run_all(jobs: int, calls: list[tuple]) -> None:
+    """Run calls (function, *args) on ``jobs`` threads; the first error cancels the calls not
+    started yet and is raised once the running ones are done."""
+    with ThreadPoolExecutor(jobs, thread_name_prefix="migrate-sqlite") as pool:
+        futures = [pool.submit(*call) for call in calls]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def run(app: Flask, options: Options) -> Report:
+    """Run one migration; raises MigrationError (report filled in and written) on failure."""
+    return Migration(app, options).run()
