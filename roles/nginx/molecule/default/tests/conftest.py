@@ -1,0 +1,105 @@
+"""Helpers for the nginx scenario: requests sent from inside the instance.
+
+Every request goes to 127.0.0.1 inside the instance under test (its nginx in
+front of the two test backends of prepare.yml), through curl.
+"""
+
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+SCENARIO = pathlib.Path(__file__).resolve().parent.parent
+ROLES = SCENARIO.parent.parent.parent
+BASE = "https://127.0.0.1"
+
+
+class Response:
+    def __init__(self, raw):
+        head, _, self.body = raw.partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers.setdefault(name.strip().lower(), []).append(value.strip())
+
+    def header(self, name):
+        values = self.headers.get(name.lower(), [])
+        return values[0] if values else None
+
+
+def fetch(host, url, *curl_args):
+    """One request, answered as a Response (headers and body)."""
+    cmd = ["curl", "-sk", "-i", "--max-time", "20", *curl_args, url]
+    out = host.check_output(shlex.join(cmd))
+    # A 100-continue or 101 interim answer would precede; keep the last head.
+    return Response(out)
+
+
+def codes_and_backends(host, url, count, *curl_args):
+    """Send `count` GETs over one client connection; (status, X-Backend) each."""
+    cmd = [
+        "curl",
+        "-sk",
+        "--max-time",
+        "60",
+        "-w",
+        "%{http_code} %header{x-backend}\\n",
+        *curl_args,
+    ]
+    for _ in range(count):
+        cmd += ["-o", "/dev/null", url]
+    out = host.check_output(shlex.join(cmd))
+    return [tuple((line.split() + ["-"])[:2]) for line in out.splitlines()]
+
+
+def bodies(host, url, count):
+    """Send `count` GETs and return the backends' bodies parsed as key=value."""
+    cmd = ["curl", "-sk", "--max-time", "60", *([url] * count)]
+    out = host.check_output(shlex.join(cmd))
+    answers = []
+    for line in out.splitlines():
+        if line.startswith("backend="):
+            answers.append({})
+        if answers and "=" in line:
+            key, _, value = line.partition("=")
+            answers[-1][key] = value
+    return answers
+
+
+@pytest.fixture
+def playbook(host):
+    """Run a playbook of this scenario against the instance under test only."""
+
+    def run(name, *extra_args):
+        env = dict(os.environ)
+        env.setdefault("ANSIBLE_ROLES_PATH", str(ROLES))
+        env["ANSIBLE_FORCE_COLOR"] = "0"
+        cmd = [
+            str(pathlib.Path(sys.executable).with_name("ansible-playbook")),
+            "--inventory",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            "--limit",
+            host.backend.get_hostname(),
+            str(SCENARIO / name),
+            *extra_args,
+        ]
+        return subprocess.run(
+            cmd, check=False, capture_output=True, text=True, env=env, timeout=600
+        )
+
+    return run
+
+
+@pytest.fixture
+def master_pid(host):
+    """PID of the running nginx master process."""
+
+    def read():
+        return host.file("/run/nginx.pid").content_string.strip()
+
+    return read
