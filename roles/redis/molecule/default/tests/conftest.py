@@ -1,0 +1,72 @@
+"""Shared fixtures: what the role published and how to reach the instance under test."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent
+ROLE_DIR = SCENARIO_DIR.parent.parent
+CONF = "/etc/redis/redis.conf"
+USERS_CONF = "/etc/redis/redis-users.conf"
+
+
+@pytest.fixture(scope="module")
+def role_vars(host):
+    """The role's inputs as the scenario's inventory sets them."""
+    return host.ansible.get_variables()
+
+
+@pytest.fixture(scope="module")
+def app_urls(host):
+    """redis_app_urls, the fact the role published (saved by converge.yml)."""
+    return json.loads(host.file("/root/redis-app-urls.json").content_string)
+
+
+@pytest.fixture(scope="module")
+def address(app_urls):
+    """The container's own address, as it appears in the published URLs."""
+    return urlsplit(app_urls["app"]).hostname
+
+
+@pytest.fixture()
+def app_client(app_urls):
+    """redis-py on the controller, connected with the URL the role rendered."""
+    client = redis.Redis.from_url(app_urls["app"], socket_timeout=5)
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def admin_client(address, role_vars):
+    client = redis.Redis(
+        host=address,
+        port=6379,
+        username="admin",
+        password=role_vars["redis_admin_password"],
+        socket_timeout=5,
+    )
+    yield client
+    client.close()
+
+
+def run_role(host, *extra_args):
+    """Apply the role to this instance once more (bad_input.yml), with extra ansible-playbook
+    arguments; returns (exit code, combined output). Molecule's environment gives the
+    inventory, roles path and ansible.cfg."""
+    playbook = [str(Path(sys.executable).parent / "ansible-playbook")]
+    command = playbook + [
+        "-i",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        "--limit",
+        host.backend.get_hostname(),
+        str(SCENARIO_DIR / "bad_input.yml"),
+        *extra_args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    return result.returncode, result.stdout + result.stderr

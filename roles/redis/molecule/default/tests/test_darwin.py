@@ -1,0 +1,66 @@
+"""The macOS path without a Mac: every template renders with vars/Darwin.yml.
+
+Runs once on the controller (no `host` fixture). This proves the Darwin values and the
+templates fit together and the checker script is valid shell; it does not prove that
+Homebrew or brew services behave as expected (see the README).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROLE_DIR, SCENARIO_DIR
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("darwin")
+    env = dict(os.environ, RENDER_DIR=str(out), ANSIBLE_ROLES_PATH=str(ROLE_DIR.parent))
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    result = subprocess.run(
+        [str(playbook), "-i", "localhost,", str(SCENARIO_DIR / "render_darwin.yml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {p.name: p.read_text() for p in out.iterdir()}
+
+
+def test_every_template_rendered(rendered):
+    templates = {p.name.removesuffix(".j2") for p in (ROLE_DIR / "templates").glob("*.j2")}
+    assert set(rendered) == templates
+
+
+def test_every_file_carries_the_managed_header(rendered):
+    for name, text in rendered.items():
+        assert "Ansible managed" in text, name
+
+
+def test_redis_conf_uses_the_homebrew_layout(rendered):
+    conf = rendered["redis.conf"]
+    assert 'dir "/opt/homebrew/var/db/redis"' in conf
+    assert 'logfile "/opt/homebrew/var/log/redis.log"' in conf
+    assert 'include "/opt/homebrew/etc/redis-users.conf"' in conf
+    assert "pidfile" not in conf
+    assert "daemonize no" in conf
+    assert "maxmemory 4096mb" in conf
+    assert "bind 127.0.0.1 -::1" in conf
+
+
+def test_users_file_disables_default_and_hashes_passwords(rendered):
+    users = rendered["redis-users.conf"]
+    assert "user default reset" in users
+    assert "render-only" not in users
+    assert "user admin reset on #" in users
+
+
+def test_checker_is_valid_shell_and_uses_the_homebrew_server(rendered, tmp_path):
+    script = tmp_path / "redis-config-check"
+    script.write_text(rendered["redis-config-check.sh"])
+    subprocess.run(["sh", "-n", str(script)], check=True)
+    assert '"/opt/homebrew/bin/redis-server" "$@"' in rendered["redis-config-check.sh"]
