@@ -32,7 +32,7 @@ from flask.cli import with_appcontext
 @click.option(
     "--segment-rows",
     type=click.IntRange(100),
-    default=25_000,
+    default=10_000,
     show_default=True,
     help="Rows per segment: the unit of work, commit and resume.",
 )

@@ -9,10 +9,12 @@ Two renderings of a converted value matter:
 
 * the COPY field sent to PostgreSQL (``copy_field``), and
 * the *canonical text* used by the checksum (``canonical``). It is, by design, exactly what
-  PostgreSQL prints for the stored value in the verification query (see ``plan.py``): floats
-  as float8out prints them (shortest round-trip), jsonb as jsonb_out normalises it, timestamps
-  as UTC ``YYYY-MM-DD HH24:MI:SS.US``. The SQLite side computes it from the *source* value
-  here, independently of the COPY path, so a value that changed on the way fails verification.
+  the verification query makes PostgreSQL print for the stored value (see ``plan.py``):
+  integers and booleans as PostgreSQL prints them, floats as their IEEE 754 bits
+  (float8send), timestamps as UTC ``YYYY-MM-DD HH24:MI:SS.US``, text with its length in
+  front, jsonb as jsonb_out normalises it. The SQLite side computes it from the *source*
+  value here, independently of the COPY path, so a value that changed on the way fails
+  verification.
 
 The accepted inputs are deliberately strict and documented in app/migrate_sqlite/README.md;
 anything else is a bad row, never a guess.
@@ -193,77 +195,18 @@ def parse_float(value) -> float:
     raise Unconvertible(f"not a number: {_describe(value)}")
 
 
-def _shortest_digits(value: float) -> tuple[str, int]:
-    """(digits, point) of repr(value): value = 0.<digits> * 10**point, digits without zeros at
-    either end. repr is the shortest string that reads back as the same double."""
-    text = repr(abs(value))
-    mantissa, _, exponent = text.partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = (whole + fraction).lstrip("0")
-    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
-    return digits.rstrip("0"), point
-
-
-def _strictly_inside_digits(value: float) -> tuple[str, int]:
-    """Like _shortest_digits, but the decimal must lie strictly between the midpoints to the
-    neighbouring doubles, as in PostgreSQL's Ryu (acceptBounds = false); repr accepts a
-    midpoint when the mantissa is even. Only integers >= 2**53 can differ (a midpoint of a
-    smaller double needs more than 17 digits), and only those come here."""
-    bits = struct.unpack("<Q", struct.pack("<d", abs(value)))[0]
-    ieee_mantissa, ieee_exponent = bits & ((1 << 52) - 1), bits >> 52
-    exact = int(abs(value))
-    ulp = 1 << (ieee_exponent - 1075)
-    # Everything times 4, so the midpoints (half an ulp, a quarter below a power of two) are
-    # integers.
-    low = 4 * exact - (2 * ulp if ieee_mantissa else ulp)
-    high = 4 * exact + 2 * ulp
-    power = len(str(exact))
-    while power > 0:
-        step = 4 * 10**power
-        if (low // step + 1) * step < high:
-            break
-        power -= 1
-    scale = 10**power
-    quotient, remainder = divmod(exact, scale)
-    if 2 * remainder > scale or (2 * remainder == scale and quotient % 2):
-        quotient += 1
-    if quotient * 4 * scale <= low:
-        quotient += 1
-    digits = str(quotient)
-    point = len(digits) + power
-    return digits.rstrip("0"), point
-
-
-def pg_float_text(value: float) -> str:
-    """The text PostgreSQL's float8out prints (extra_float_digits >= 1): the shortest digits
-    that read back as the same double, fixed notation for decimal exponents -4..14, else
-    d.ddde+XX."""
+def float_copy_text(value: float) -> str:
+    """repr: the shortest text that reads back as the same double, in PostgreSQL too."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    if value == 0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    magnitude = abs(value)
-    if 1e-4 <= magnitude < 1e15:
-        text = repr(value)  # fixed notation already, and the same digits
-        return text.removesuffix(".0")
-    if magnitude < 2.0**53:
-        digits, point = _shortest_digits(value)
-    else:
-        digits, point = _strictly_inside_digits(value)
-    e10 = point - 1
-    if -4 <= e10 < 15:
-        if point <= 0:
-            text = "0." + "0" * -point + digits
-        elif point >= len(digits):
-            text = digits + "0" * (point - len(digits))
-        else:
-            text = digits[:point] + "." + digits[point:]
-    else:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        text = f"{mantissa}e{'-' if e10 < 0 else '+'}{abs(e10):02d}"
-    return "-" + text if value < 0 else text
+    return repr(value)
+
+
+def float_bits(value: float) -> str:
+    """The double's IEEE 754 bits in hex: what encode(float8send(x), 'hex') gives."""
+    return struct.pack(">d", value).hex()
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -416,7 +359,7 @@ def copy_field(kind: str, value) -> str:
     if kind == INT:
         return str(parse_int(value))
     if kind == FLOAT:
-        return pg_float_text(parse_float(value))
+        return float_copy_text(parse_float(value))
     if kind in (JSONB, JSON):
         return copy_escape(json_text(value))
     return copy_escape(_text_value(value))
@@ -433,7 +376,7 @@ def canonical(kind: str, value) -> str:
     if kind == INT:
         return str(parse_int(value))
     if kind == FLOAT:
-        return pg_float_text(parse_float(value))
+        return float_bits(parse_float(value))
     if kind == JSONB:
         return jsonb_canonical(value)
     text = json_text(value) if kind == JSON else _text_value(value)

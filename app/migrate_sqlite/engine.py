@@ -46,7 +46,6 @@ from app.migrate_sqlite.source import CopyStream, Source, SourceError
 
 MIN_KEY, MAX_KEY = -(2**63), 2**63 - 1
 LOCK_WAIT_SECONDS = 15
-_HALF = 1 << 64
 
 
 class MigrationError(RuntimeError):
@@ -73,27 +72,30 @@ class Options:
     force: bool = False
     check: bool = False
     jobs: int | None = None
-    segment_rows: int = 25_000
+    segment_rows: int = 10_000
     max_bad_rows: int = 1000
     echo: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
 
 
 @dataclass
 class Digest:
-    """Row count and the two 64-bit sums of the rows' md5: order-independent, so the segments
-    can be summed in any order and split differently on the two sides."""
+    """Row count and the XOR of the rows' md5 (128 bits). Order-independent, so ranges combine
+    in any order; rows always differ (at least in their primary key), so none cancel out."""
 
     rows: int = 0
-    high: int = 0
-    low: int = 0
+    xor: int = 0
 
     def add(self, other: Digest) -> None:
         self.rows += other.rows
-        self.high += other.high
-        self.low += other.low
+        self.xor ^= other.xor
 
     def __str__(self) -> str:
-        return f"{self.rows}:{self.high % _HALF:016x}{self.low % _HALF:016x}"
+        return f"{self.rows}:{self.xor:032x}"
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        rows, xor = text.split(":")
+        return cls(int(rows), int(xor, 16))
 
 
 class _Workers:
@@ -344,6 +346,9 @@ class Migration:
             segments = pg.segments(cursor) if state else []
             skipped = pg.skipped(cursor)
         main.commit()
+        if state and state["source_sha256"] != source.sha256:
+            for segment in segments:  # taken from another file: compute them again
+                segment["source_digest"] = None
         self.report.target["alembic_revision"] = revision
         if state and state["phase"] != "done":
             if state["source_sha256"] != source.sha256:
@@ -559,15 +564,18 @@ class Migration:
         started = time.perf_counter()
         bad: list[BadRow] = []
         with connection.cursor() as cursor:
-            stream = CopyStream(src, table.source_copy_query(), lo, hi)
+            stream = CopyStream(src, table.source_load_query(), lo, hi)
             try:
                 cursor.copy_expert(table.copy_statement(), stream, size=1 << 18)
                 loaded = stream.rows
+                digest = self._stream_digest(connection, table, stream)
             except (*pg.DATA_ERRORS, psycopg2.errors.QueryCanceled, sqlite3.Error) as exc:
                 connection.rollback()
                 if isinstance(exc, psycopg2.errors.QueryCanceled) and stream.error is None:
                     raise
                 loaded = self._load_carefully(cursor, src, table, lo, hi, bad)
+                skip = {row.pk for row in bad}
+                digest = self._source_digest(workers, table, lo, hi, skip, connection)
             if bad and not self.options.skip_bad_rows:
                 connection.rollback()
                 with self.echo_lock:
@@ -578,9 +586,9 @@ class Migration:
                 self._record_skipped(cursor, row)
             seconds = time.perf_counter() - started
             cursor.execute(
-                f"UPDATE {pg.SCHEMA}.segment SET loaded_rows = %s, seconds = %s, loaded_at = now()"
-                " WHERE table_name = %s AND lo = %s",
-                (loaded, seconds, table.name, lo),
+                f"UPDATE {pg.SCHEMA}.segment SET loaded_rows = %s, seconds = %s, loaded_at = now(),"
+                " source_digest = %s, skipped_rows = %s WHERE table_name = %s AND lo = %s",
+                (loaded, seconds, str(digest), len(bad), table.name, lo),
             )
         connection.commit()
         with self.echo_lock:
@@ -648,22 +656,37 @@ class Migration:
     # --- finalising -----------------------------------------------------------------------------------
 
     def _finalize(self, plans: list[Table]) -> None:
+        """Indexes and foreign keys back (each in its own transaction with its marker),
+        sequences past the largest id, statistics."""
         main = self.main
         by_name = {t.name: t for t in plans}
+        order = {t.name: position for position, t in enumerate(plans)}  # foreign-key order
         with main.cursor() as cursor:
             pending = pg.deferred(cursor)
         main.commit()
-        foreign_keys = [item for item in pending if item["kind"] == "foreign_key"]
         indexes = [item for item in pending if item["kind"] == "index"]
-        self._remove_orphans(foreign_keys, by_name)
+        foreign_keys = sorted(
+            (item for item in pending if item["kind"] == "foreign_key"),
+            key=lambda item: order[item["table"]],
+        )
         if pending:
             self.echo(f"restoring {len(indexes)} indexes and {len(foreign_keys)} foreign keys")
         workers = _Workers(self.url, None, readonly=False)
         try:
             _run_all(self.jobs, [(self._restore, workers, item) for item in indexes])
-            # Foreign keys lock both of their tables: one after the other.
+            # Foreign keys one at a time (each locks both of its tables), a child table's after
+            # its parents': the rows an orphan's removal leaves orphaned are then found by the
+            # next constraint, never removed silently by an ON DELETE CASCADE.
+            orphans = []
             for item in foreign_keys:
-                self._restore(workers, item)
+                orphans += self._restore_foreign_key(workers, item, by_name[item["table"]])
+            if orphans:
+                self.bad_rows.extend(orphans[: self.options.max_bad_rows])
+                raise MigrationError(
+                    f"{len(orphans)} row(s) reference rows that do not exist (listed with table,"
+                    " primary key and reason); fix them in the SQLite file, or re-run with"
+                    " --skip-bad-rows to leave them out"
+                )
             with main.cursor() as cursor:
                 for table in plans:
                     if table.sequence:
@@ -678,51 +701,39 @@ class Migration:
         finally:
             workers.close()
 
-    def _remove_orphans(self, foreign_keys: list[dict], by_name: dict[str, Table]) -> None:
-        """Rows whose foreign key points nowhere: bad rows (found by a join, before the
-        constraint is added back). With --skip-bad-rows they are deleted, repeatedly, since a
-        skipped parent orphans its children."""
-        main = self.main
+    def _restore_foreign_key(self, workers: _Workers, item: dict, table: Table) -> list[BadRow]:
+        """Add the constraint back (PostgreSQL checks every row with one join). Should it fail,
+        the rows at fault are bad rows: returned, or with --skip-bad-rows deleted and recorded
+        before trying again."""
+        connection = workers.pg()
         limit = self.options.max_bad_rows + 1
         while True:
-            found: list[BadRow] = []
-            with main.cursor() as cursor:
-                for item in foreign_keys:
-                    table = by_name[item["table"]]
-                    cursor.execute(pg.orphans_query(item, table.pk, limit))
-                    for pk, *values in cursor.fetchall():
-                        pairs = ", ".join(
-                            f"{c}={v}" for c, v in zip(item["columns"], values, strict=True)
-                        )
-                        found.append(
-                            BadRow(
-                                table.name,
-                                str(pk),
-                                f"{pairs}: no {item['ref_table']}"
-                                f" row with that {'/'.join(item['ref_columns'])}",
-                            )
-                        )
-            if not found:
-                main.commit()
-                return
-            if not self.options.skip_bad_rows:
-                main.rollback()
-                self.bad_rows.extend(found[: self.options.max_bad_rows])
-                raise MigrationError(
-                    f"{len(found)} row(s) reference rows that do not exist (listed with table,"
-                    " primary key and reason); fix them in the SQLite file, or re-run with"
-                    " --skip-bad-rows to leave them out"
-                )
-            with main.cursor() as cursor:
-                for row in found:
-                    table = by_name[row.table]
+            try:
+                self._restore(workers, item)
+                return []
+            except psycopg2.errors.ForeignKeyViolation:
+                connection.rollback()
+            with connection.cursor() as cursor:
+                cursor.execute(pg.orphans_query(item, table.pk, limit))
+                orphans = []
+                for pk, *values in cursor.fetchall():
+                    pairs = ", ".join(
+                        f"{c}={v}" for c, v in zip(item["columns"], values, strict=True)
+                    )
+                    reason = f"{pairs}: no {item['ref_table']} row with that {'/'.join(item['ref_columns'])}"
+                    orphans.append(BadRow(table.name, str(pk), reason))
+                if not orphans:
+                    raise MigrationError(f"foreign key {item['name']} cannot be added back")
+                if not self.options.skip_bad_rows:
+                    connection.rollback()
+                    return orphans
+                for row in orphans:
                     cursor.execute(
                         f"DELETE FROM {quote(table.name)} WHERE {quote(table.pk)} = %s",
                         (int(row.pk),),
                     )
                     self._record_skipped(cursor, row)
-                    self.report.table(row.table).copied_rows -= 1
-            main.commit()
+            connection.commit()
 
     @staticmethod
     def _restore(workers: _Workers, item: dict) -> None:
@@ -743,58 +754,92 @@ class Migration:
 
     # --- verification -------------------------------------------------------------------------------------
 
-    def _verify(self, source, plans, segments, skipped) -> bool:
-        """Counts and checksums of every table on both sides; fills the report's tables."""
-        skipped_keys: dict[str, set[str]] = defaultdict(set)
-        for table_name, key, _reason in skipped:
-            skipped_keys[table_name].add(key)
-        self.report.skipped_rows = [BadRow(*row) for row in skipped]
+    @staticmethod
+    def _units(plans: list[Table], segments: list[dict]) -> list[tuple]:
+        """The ranges checksummed, (table, lo, hi, segment): the segments, the first and last
+        widened to the whole key space, so that rows outside the planned ranges count too."""
         units = []
         for table in plans:
-            ranges = [(s["lo"], s["hi"]) for s in segments if s["table"] == table.name]
-            ranges = ranges or [(MIN_KEY, MAX_KEY)]
-            # Widened at both ends: rows outside the planned ranges must count too.
-            ranges[0] = (MIN_KEY, ranges[0][1])
-            ranges[-1] = (ranges[-1][0], MAX_KEY)
-            units += [(table, lo, hi) for lo, hi in ranges]
+            mine = [s for s in segments if s["table"] == table.name]
+            ranges = [[s["lo"], s["hi"], s] for s in mine] or [[MIN_KEY, MAX_KEY, None]]
+            ranges[0][0], ranges[-1][1] = MIN_KEY, MAX_KEY
+            units += [(table, lo, hi, segment) for lo, hi, segment in ranges]
+        return units
+
+    def _source_digests(self, source: Source, units: list, skipped: dict) -> list[Digest]:
         workers = _Workers(self.url, source, readonly=True)
         try:
-            with (
-                ThreadPoolExecutor(self.jobs, thread_name_prefix="checksum-pg") as pg_pool,
-                ThreadPoolExecutor(self.jobs, thread_name_prefix="checksum-sqlite") as sq_pool,
-            ):
-                pg_futures = [pg_pool.submit(self._target_digest, workers, *u) for u in units]
-                sq_futures = [
-                    sq_pool.submit(self._source_digest, workers, *u, skipped_keys[u[0].name])
-                    for u in units
+            with ThreadPoolExecutor(self.jobs, thread_name_prefix="checksum-sqlite") as pool:
+                futures = [
+                    pool.submit(self._source_digest, workers, *unit[:3], skipped[unit[0].name])
+                    for unit in units
                 ]
-                results = [
-                    (u, p.result(), s.result())
-                    for u, p, s in zip(units, pg_futures, sq_futures, strict=True)
-                ]
-            ok = True
-            for table in plans:
-                mine = [(u, p, s) for u, p, s in results if u[0] is table]
-                target_digest, source_digest = Digest(), Digest()
-                for _unit, p, s in mine:
-                    target_digest.add(p)
-                    source_digest.add(s)
-                entry = self.report.table(table.name)
-                entry.target_rows = target_digest.rows
-                entry.skipped_rows = len(skipped_keys[table.name])
-                entry.source_checksum = str(source_digest)
-                entry.target_checksum = str(target_digest)
-                entry.checksum_match = target_digest == source_digest
-                if not entry.checksum_match:
-                    ok = False
-                    for (tbl, lo, hi), p, s in mine:
-                        if p != s:
-                            entry.mismatches = self._row_differences(
-                                workers, tbl, lo, hi, skipped_keys[tbl.name]
-                            )
-                            break
+                return [future.result() for future in futures]
         finally:
             workers.close()
+
+    def _target_digests(self, units: list) -> list[Digest]:
+        workers = _Workers(self.url, None, readonly=True)
+        try:
+            with ThreadPoolExecutor(self.jobs, thread_name_prefix="checksum-pg") as pool:
+                futures = [pool.submit(self._target_digest, workers, *unit[:3]) for unit in units]
+                return [future.result() for future in futures]
+        finally:
+            workers.close()
+
+    def _verify(self, source, plans, segments, skipped) -> bool:
+        """Counts and checksums of every table on both sides. The source side of a segment
+        comes from its load (segment.source_digest) unless rows of it were skipped since;
+        the rest is computed from SQLite while PostgreSQL computes its side."""
+        units = self._units(plans, segments)
+        keys = _skipped_keys(skipped)
+        stored: list[Digest | None] = []
+        for table, lo, hi, segment in units:
+            digest = segment and segment.get("source_digest")
+            in_range = sum(1 for key in keys[table.name] if _key_between(key, lo, hi))
+            fresh = digest and segment["skipped_rows"] == in_range
+            stored.append(Digest.parse(digest) if fresh else None)
+        missing = [index for index, digest in enumerate(stored) if digest is None]
+        with ThreadPoolExecutor(1, thread_name_prefix="checksum") as background:
+            source_side = background.submit(
+                self._source_digests, source, [units[i] for i in missing], keys
+            )
+            target_side = self._target_digests(units)
+            for index, digest in zip(missing, source_side.result(), strict=True):
+                stored[index] = digest
+        return self._compare(source, plans, units, stored, target_side, skipped)
+
+    def _compare(self, source, plans, units, source_side, target_side, skipped) -> bool:
+        """Fill the report's tables from both sides' digests; True when every table matches.
+        For a table that differs, the first rows that differ are looked up and reported."""
+        keys = _skipped_keys(skipped)
+        self.report.skipped_rows = [BadRow(*row) for row in skipped]
+        ok = True
+        for table in plans:
+            mine = [
+                (unit, src, tgt)
+                for unit, src, tgt in zip(units, source_side, target_side, strict=True)
+                if unit[0] is table
+            ]
+            source_digest, target_digest = Digest(), Digest()
+            for _unit, src, tgt in mine:
+                source_digest.add(src)
+                target_digest.add(tgt)
+            entry = self.report.table(table.name)
+            entry.target_rows = target_digest.rows
+            entry.skipped_rows = len(keys[table.name])
+            entry.source_checksum = str(source_digest)
+            entry.target_checksum = str(target_digest)
+            entry.checksum_match = source_digest == target_digest
+            if entry.checksum_match:
+                continue
+            ok = False
+            (_, lo, hi, _), _, _ = next(item for item in mine if item[1] != item[2])
+            workers = _Workers(self.url, source, readonly=True)
+            try:
+                entry.mismatches = self._row_differences(workers, table, lo, hi, keys[table.name])
+            finally:
+                workers.close()
         return ok
 
     @staticmethod
@@ -802,12 +847,12 @@ class Migration:
         connection = workers.pg()
         with connection.cursor() as cursor:
             cursor.execute(table.target_checksum_query(), (lo, hi))
-            rows, high, low = cursor.fetchone()
+            rows, xor = cursor.fetchone()
         connection.commit()
-        return Digest(rows, int(high), int(low))
+        return Digest(rows, int(xor or "0", 2))
 
     @staticmethod
-    def _source_rows(workers: _Workers, table: Table, lo: int, hi: int, skip: set):
+    def _source_rows(workers: _Workers, table: Table, lo: int, hi: int, skip: set, connection):
         """(pk, canonical row bytes) of the SQLite rows in the range, less the skipped ones."""
         rows = [
             row
@@ -816,21 +861,39 @@ class Migration:
         ]
         tails = [b""] * len(rows)
         for position in range(2, 2 + len(table.jsonb_columns)):
-            hashes = _jsonb_md5(workers.pg(), [row[position] for row in rows])
+            hashes = _jsonb_md5(connection, [row[position] for row in rows])
             tails = [tail + b"\t" + digest for tail, digest in zip(tails, hashes, strict=True)]
         for row, tail in zip(rows, tails, strict=True):
             yield row[0], row[1] + tail
 
     @classmethod
-    def _source_digest(cls, workers: _Workers, table: Table, lo: int, hi: int, skip) -> Digest:
-        digest = Digest()
+    def _source_digest(cls, workers, table: Table, lo: int, hi: int, skip, connection=None):
+        """The source side of one range, read from SQLite (jsonb normalised by PostgreSQL on
+        ``connection``, by default the worker's read-only one)."""
+        own = connection is None
+        connection = workers.pg() if own else connection
+        rows = xor = 0
         from_bytes = int.from_bytes
-        for _key, line in cls._source_rows(workers, table, lo, hi, skip):
-            hashed = md5(line).digest()
-            digest.rows += 1
-            digest.high += from_bytes(hashed[:8], "big", signed=True)
-            digest.low += from_bytes(hashed[8:], "big", signed=True)
-        return digest
+        for _key, line in cls._source_rows(workers, table, lo, hi, skip, connection):
+            rows += 1
+            xor ^= from_bytes(md5(line).digest(), "big")
+        if own:
+            connection.commit()
+        return Digest(rows, xor)
+
+    @staticmethod
+    def _stream_digest(connection, table: Table, stream: CopyStream) -> Digest:
+        """The source side of a segment just copied, from what its CopyStream kept."""
+        hashes = stream.hashes
+        for position in range(len(table.jsonb_columns)):
+            tails = _jsonb_md5(connection, [values[position] for values in stream.jsonb])
+            for hashed, tail in zip(hashes, tails, strict=True):
+                hashed.update(b"\t" + tail)
+        xor = 0
+        from_bytes = int.from_bytes
+        for hashed in hashes:
+            xor ^= from_bytes(hashed.digest(), "big")
+        return Digest(len(hashes), xor)
 
     @classmethod
     def _row_differences(cls, workers, table: Table, lo: int, hi: int, skip, limit=5) -> list:
@@ -842,7 +905,7 @@ class Migration:
         connection.commit()
         source_rows = {
             str(key): line.decode("utf-8", "replace")
-            for key, line in cls._source_rows(workers, table, lo, hi, skip)
+            for key, line in cls._source_rows(workers, table, lo, hi, skip, connection)
         }
         differences = []
         for key in sorted(set(source_rows) | set(target_rows), key=int):
@@ -859,12 +922,27 @@ class Migration:
         return differences
 
 
+def _key_between(key: str, lo: int, hi: int) -> bool:
+    try:
+        return lo <= int(key) <= hi
+    except ValueError:  # a primary key that is not an integer is in no range
+        return False
+
+
+def _skipped_keys(skipped: list[tuple]) -> dict[str, set[str]]:
+    keys: dict[str, set[str]] = defaultdict(set)
+    for table_name, key, _reason in skipped:
+        keys[table_name].add(key)
+    return keys
+
+
 def _jsonb_md5(connection, values: list) -> list[bytes]:
     """The md5 (hex, as bytes) of PostgreSQL's jsonb text of each source value; b"\\N" for NULL.
 
     The documents travel as one array parameter, not through COPY. Should PostgreSQL refuse one
     (only possible when the source changed since the load), the batch is done in Python with
-    convert.jsonb_canonical, and a document neither can read gets a hash nothing matches."""
+    convert.jsonb_canonical, and a document neither can read gets a hash nothing matches.
+    Runs under a savepoint: the caller's transaction (a segment's load) is left as it was."""
     documents = []
     for value in values:
         try:
@@ -872,14 +950,15 @@ def _jsonb_md5(connection, values: list) -> list[bytes]:
         except convert.Unconvertible:
             documents.append("\x00")
     present = [doc for doc in documents if doc is not None]
-    try:
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT lvd_jsonb")
+        try:
             cursor.execute(JSONB_MD5_SQL, (present,))
             hashes = iter([h.encode() for (h,) in cursor.fetchall()])
-        connection.commit()
-    except (psycopg2.DataError, ValueError):
-        connection.rollback()
-        hashes = iter([_python_jsonb_md5(doc) for doc in present])
+            cursor.execute("RELEASE SAVEPOINT lvd_jsonb")
+        except (psycopg2.DataError, ValueError):
+            cursor.execute("ROLLBACK TO SAVEPOINT lvd_jsonb")
+            hashes = iter([_python_jsonb_md5(doc) for doc in present])
     return [b"\\N" if doc is None else next(hashes) for doc in documents]
 
 

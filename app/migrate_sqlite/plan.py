@@ -95,7 +95,7 @@ class Table:
             )
         if column.kind == FLOAT:
             # SQLite's own float printing is not exact (printf('%!.17g') misses ~1 in 1000):
-            # repr() in Python is, and PostgreSQL reads it back to the same double.
+            # repr() is, and PostgreSQL reads it back to the same double.
             return (
                 f"CASE typeof({x}) WHEN 'real' THEN lvd_real({x}) WHEN 'integer' THEN {x}"
                 f" WHEN 'null' THEN '\\N' ELSE {slow} END"
@@ -113,10 +113,21 @@ class Table:
 
     def source_copy_query(self) -> str:
         """SQLite: one COPY text line per row for pk BETWEEN ? AND ?, in pk order."""
-        fields = " || char(9) || ".join(self._source_copy_field(c) for c in self.columns)
         return (
-            f"SELECT '' || {fields} FROM {quote(self.name)}"
+            f"SELECT {self._source_copy_line()} FROM {quote(self.name)}"
             f" WHERE {quote(self.pk)} BETWEEN ? AND ? ORDER BY {quote(self.pk)}"
+        )
+
+    def _source_copy_line(self) -> str:
+        return "'' || " + " || char(9) || ".join(self._source_copy_field(c) for c in self.columns)
+
+    def source_load_query(self) -> str:
+        """SQLite: the COPY line and, from the same read of the row, what its checksum needs
+        (see source_canonical_query): (line, pk, canonical text, raw jsonb values...)."""
+        return (
+            f"SELECT {self._source_copy_line()}, {self._source_canonical_columns()}"
+            f" FROM {quote(self.name)} WHERE {quote(self.pk)} BETWEEN ? AND ?"
+            f" ORDER BY {quote(self.pk)}"
         )
 
     # --- verification ----------------------------------------------------------------------------
@@ -160,13 +171,16 @@ class Table:
             f" WHEN 'null' THEN '\\N' ELSE {slow} END"
         )
 
+    def _source_canonical_columns(self) -> str:
+        fields = " || char(9) || ".join(self._source_canonical_field(c) for c in self.plain_columns)
+        raw = "".join(f", {quote(c.name)}" for c in self.jsonb_columns)
+        return f"{quote(self.pk)}, '' || {fields}{raw}"
+
     def source_canonical_query(self) -> str:
         """SQLite: (pk, canonical text of the plain columns, raw jsonb values...) for pk
         BETWEEN ? AND ?."""
-        fields = " || char(9) || ".join(self._source_canonical_field(c) for c in self.plain_columns)
-        raw = "".join(f", {quote(c.name)}" for c in self.jsonb_columns)
         return (
-            f"SELECT {quote(self.pk)}, '' || {fields}{raw} FROM {quote(self.name)}"
+            f"SELECT {self._source_canonical_columns()} FROM {quote(self.name)}"
             f" WHERE {quote(self.pk)} BETWEEN ? AND ?"
         )
 
@@ -180,7 +194,9 @@ class Table:
             value = f"to_char({x} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
         elif column.kind == JSONB:
             value = f"md5({x}::text)"
-        else:  # int, bool, float (extra_float_digits = 1): PostgreSQL's own output
+        elif column.kind == FLOAT:
+            value = f"encode(float8send({x}), 'hex')"
+        else:  # int, bool: PostgreSQL's own output
             value = f"{x}::text"
         return f"coalesce({value}, '\\N')"
 
@@ -189,13 +205,11 @@ class Table:
         return " || E'\\t' || ".join(self._target_canonical_field(c) for c in columns)
 
     def target_checksum_query(self) -> str:
-        """PostgreSQL: row count and the two 64-bit sums of the rows' md5, pk BETWEEN %s AND %s."""
+        """PostgreSQL: row count and the XOR of the rows' md5 (as a bit string), for pk BETWEEN
+        %s AND %s. (bit_xor needs PostgreSQL 14.)"""
         return (
-            "SELECT count(*),"
-            " coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0),"
-            " coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)"
-            f" FROM (SELECT md5({self.target_canonical_row()}) AS h FROM {quote(self.name)}"
-            f" WHERE {quote(self.pk)} BETWEEN %s AND %s) AS canonical_rows"
+            f"SELECT count(*), bit_xor(('x' || md5({self.target_canonical_row()}))::bit(128))::text"
+            f" FROM {quote(self.name)} WHERE {quote(self.pk)} BETWEEN %s AND %s"
         )
 
     def target_rows_query(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import urllib.parse
+from hashlib import md5
 from pathlib import Path
 
 from app.migrate_sqlite import convert
@@ -50,7 +51,7 @@ class SourceConnection:
         self.reasons: dict[tuple[str, int], str] = {}
         create = self.connection.create_function
         create("lvd_copy", 5, self._copy, deterministic=True)
-        create("lvd_real", 1, repr, deterministic=True)
+        create("lvd_real", 1, convert.float_copy_text, deterministic=True)
         create("lvd_canon", 2, self._canon, deterministic=True)
         create("lvd_float_canon", 1, self._float_canon, deterministic=True)
 
@@ -71,7 +72,7 @@ class SourceConnection:
     @staticmethod
     def _float_canon(value):
         try:
-            return convert.pg_float_text(convert.parse_float(value))
+            return convert.float_bits(convert.parse_float(value))
         except convert.Unconvertible as exc:
             return f"!{exc}"
 
@@ -172,14 +173,18 @@ class CopyStream:
     """File-like reader for psycopg2's copy_expert: COPY lines of one primary-key range.
 
     Rows come from SQLite in batches; SQLite builds each line in C (plan.py), Python only
-    joins them. An SQLite error while reading is kept in ``error`` (psycopg2 reports it only
-    as a cancelled COPY).
+    joins them. With plan.source_load_query, each row also brings its canonical text: the
+    stream keeps an md5 of it (and the raw jsonb values, which PostgreSQL normalises later),
+    so the source side of the checksum costs no second pass. An SQLite error while reading is
+    kept in ``error`` (psycopg2 reports it only as a cancelled COPY).
     """
 
     def __init__(self, connection: SourceConnection, query: str, lo: int, hi: int):
         self.cursor = connection.execute(query, (lo, hi))
         self.rows = 0
         self.error: Exception | None = None
+        self.hashes: list = []  # md5 objects of the canonical texts, in pk order
+        self.jsonb: list[tuple] = []  # the raw jsonb values of each row
 
     def read(self, _size: int = -1) -> bytes:
         try:
@@ -190,4 +195,8 @@ class CopyStream:
         if not batch:
             return b""
         self.rows += len(batch)
-        return b"\n".join([line for (line,) in batch]) + b"\n"
+        if len(batch[0]) > 1:
+            self.hashes += [md5(row[2]) for row in batch]
+            if len(batch[0]) > 3:
+                self.jsonb += [row[3:] for row in batch]
+        return b"\n".join([row[0] for row in batch]) + b"\n"

@@ -56,6 +56,10 @@ CREATE TABLE {SCHEMA}.segment (
     loaded_rows integer,
     seconds double precision,
     loaded_at timestamptz,
+    -- The source side of the checksum ("rows:xor", bad rows left out) and how many rows were
+    -- skipped when it was taken.
+    source_digest text,
+    skipped_rows integer,
     PRIMARY KEY (table_name, lo)
 );
 CREATE TABLE {SCHEMA}.skipped (
@@ -198,10 +202,19 @@ def secondary_indexes(cursor, names: list[str]) -> list[tuple[str, str, str]]:
 
 def segments(cursor) -> list[dict]:
     cursor.execute(
-        f"SELECT table_name, lo, hi, source_rows, loaded_at IS NOT NULL, loaded_rows"
-        f" FROM {SCHEMA}.segment ORDER BY table_name, lo"
+        f"SELECT table_name, lo, hi, source_rows, loaded_at IS NOT NULL, loaded_rows,"
+        f" source_digest, skipped_rows FROM {SCHEMA}.segment ORDER BY table_name, lo"
     )
-    keys = ("table", "lo", "hi", "source_rows", "loaded", "loaded_rows")
+    keys = (
+        "table",
+        "lo",
+        "hi",
+        "source_rows",
+        "loaded",
+        "loaded_rows",
+        "source_digest",
+        "skipped_rows",
+    )
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
 

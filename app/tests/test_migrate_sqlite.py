@@ -451,6 +451,35 @@ def test_bad_rows_are_reported_and_fail_the_run_unless_skipped(
     assert all(t.checksum_match for t in report.tables.values())
 
 
+def test_rows_pointing_nowhere_fail_the_run_until_skipped(
+    small_sqlite, scratch_databases, base_env, tmp_path
+):
+    orphaned = _copy(small_sqlite, tmp_path, "orphaned.db")
+    with sqlite3.connect(orphaned) as connection:
+        connection.execute("UPDATE validation_results SET run_id = 999999 WHERE id = 20")
+    url = scratch_databases()
+
+    with pytest.raises(engine.MigrationError, match="reference rows that do not exist") as failure:
+        migrate(base_env, url, orphaned, tmp_path)
+    assert [(r.table, r.pk, r.reason) for r in failure.value.report.bad_rows] == [
+        ("validation_results", "20", "run_id=999999: no validation_runs row with that id")
+    ]
+    # The rows are in, the constraint is not back yet; the others are.
+    constraints = {
+        name for (name,) in query(url, "SELECT conname FROM pg_constraint WHERE contype = 'f'")
+    }
+    assert "fk_validation_results_run_id_validation_runs" not in constraints
+    assert "fk_validation_runs_created_by_id_users" in constraints
+
+    report = migrate(base_env, url, orphaned, tmp_path, skip_bad_rows=True)
+    assert report.status == MIGRATED and report.copied_rows == 0  # nothing left to copy
+    assert [(r.table, r.pk) for r in report.skipped_rows] == [("validation_results", "20")]
+    assert all(t.checksum_match for t in report.tables.values())
+    assert "fk_validation_results_run_id_validation_runs" in {
+        name for (name,) in query(url, "SELECT conname FROM pg_constraint WHERE contype = 'f'")
+    }
+
+
 def test_loose_sqlite_values_are_converted_by_the_models_types(
     small_sqlite, scratch_databases, base_env, tmp_path
 ):
