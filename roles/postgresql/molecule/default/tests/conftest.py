@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import testinfra
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
@@ -14,22 +15,57 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 EXPECTED_VERSION = {"12": 15, "13": 17}
 
 
+def docker_host(name):
+    """A scenario container reached with `docker exec`: the default backend here
+    runs Ansible once per command, which costs seconds each time."""
+    # The engine's own client (an older one may come first on PATH).
+    os.environ["PATH"] = "/usr/bin:" + os.environ.get("PATH", "")
+    return testinfra.get_host(f"docker://{name}")
+
+
 @pytest.fixture(scope="module")
-def scenario(host):
+def host(_testinfra_host):
+    return docker_host(_testinfra_host.backend.get_hostname())
+
+
+@pytest.fixture(scope="session")
+def all_hosts():
+    """{inventory name: host} of every scenario container, for the tests that
+    run the role once against all of them."""
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    names = [
+        h.backend.get_hostname()
+        for h in testinfra.get_hosts(["all"], connection="ansible", ansible_inventory=inventory)
+    ]
+    return {name: docker_host(name) for name in names}
+
+
+@pytest.fixture(scope="session")
+def scenario():
     """The scenario's inventory variables (untemplated)."""
-    return host.ansible.get_variables()
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    first = testinfra.get_hosts(["all"], connection="ansible", ansible_inventory=inventory)[0]
+    return first.ansible.get_variables()
 
 
-@pytest.fixture(scope="module")
-def pg_version(host):
+def pg_version_of(host):
     return EXPECTED_VERSION[host.system_info.release.split(".")[0]]
 
 
 @pytest.fixture(scope="module")
-def own_address(host):
+def pg_version(host):
+    return pg_version_of(host)
+
+
+def own_address_of(host):
     """The container's own non-loopback IPv4 address."""
     out = host.check_output("ip -4 -o addr show scope global")
     return re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", out).group(1)
+
+
+@pytest.fixture(scope="module")
+def own_address(host):
+    return own_address_of(host)
 
 
 def psql_admin(host, sql, db="postgres"):
@@ -52,18 +88,15 @@ def psql_tcp(host, address, user, password, db, sql):
     )
 
 
-def run_playbook(host, playbook, *args):
-    """Runs a playbook of this scenario against this host only.
+def run_playbook(playbook, *args):
+    """Runs a playbook of this scenario against every scenario host at once.
 
-    Returns (return code, combined output, the host's recap counters).
+    Returns (return code, combined output, {host: recap counters}).
     """
-    name = host.backend.get_hostname()
     cmd = [
         str(ANSIBLE_PLAYBOOK),
         "-i",
         os.environ["MOLECULE_INVENTORY_FILE"],
-        "--limit",
-        name,
         str(SCENARIO_DIR / playbook),
         *args,
     ]
@@ -71,14 +104,12 @@ def run_playbook(host, playbook, *args):
         cmd, check=False, capture_output=True, text=True, timeout=900, env=dict(os.environ)
     )
     output = proc.stdout + proc.stderr
-    recap = re.search(
-        rf"^{re.escape(name)}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-        output,
-        re.MULTILINE,
-    )
-    counters = (
-        dict(zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups())))
-        if recap
-        else {}
-    )
-    return proc.returncode, output, counters
+    recaps = {
+        name: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, counters)))
+        for name, *counters in re.findall(
+            r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+            output,
+            re.MULTILINE,
+        )
+    }
+    return proc.returncode, output, recaps

@@ -1,6 +1,6 @@
 """Scheduled backups, retention, on-demand backup and restore."""
 
-from conftest import psql_admin, psql_tcp, run_playbook
+from conftest import own_address_of, psql_admin, psql_tcp, run_playbook
 
 BACKUP_DIR = "/var/backups/postgresql"
 
@@ -52,22 +52,35 @@ def test_retention_keeps_the_newest_three(host):
     assert len(kept) == 3  # postgresql_backup_retention_count in molecule.yml
 
 
-def test_on_demand_backup_restores_into_a_scratch_database(host):
-    rc, output, recap = run_playbook(host, "restore_check.yml")
-    assert rc == 0, output
-    assert recap["failed"] == 0
-    newest = dumps(host, "verify")[-1]
-    assert f"restored {newest}" in output
-    try:
-        rows = psql_admin(
-            host, "SELECT count(*), sum(id) FROM backup_probe", db="lvd_restore_check"
-        )
-        assert rows == "42|903"
-        owner = psql_admin(
+def test_on_demand_backup_restores_into_a_scratch_database(all_hosts, scenario):
+    for host in all_hosts.values():
+        seeded = psql_tcp(
             host,
-            "SELECT tableowner FROM pg_tables WHERE tablename = 'backup_probe'",
-            db="lvd_restore_check",
+            own_address_of(host),
+            "lvd_app",
+            scenario["lvd_test_app_password"],
+            "lvd",
+            "CREATE TABLE IF NOT EXISTS restore_probe (id int);"
+            " TRUNCATE restore_probe; INSERT INTO restore_probe SELECT generate_series(1, 42)",
         )
-        assert owner == "lvd_app"
-    finally:
-        psql_admin(host, "DROP DATABASE IF EXISTS lvd_restore_check")
+        assert seeded.rc == 0, seeded.stderr
+    rc, output, recaps = run_playbook("restore_check.yml")
+    assert rc == 0, output
+    for name, host in all_hosts.items():
+        assert recaps[name]["failed"] == 0, name
+        # The fact tasks_from: backup returned is the dump that was restored.
+        newest = dumps(host, "verify")[-1]
+        assert f"restored {newest}" in output
+        try:
+            rows = psql_admin(
+                host, "SELECT count(*), sum(id) FROM restore_probe", db="lvd_restore_check"
+            )
+            assert rows == "42|903"
+            owner = psql_admin(
+                host,
+                "SELECT tableowner FROM pg_tables WHERE tablename = 'restore_probe'",
+                db="lvd_restore_check",
+            )
+            assert owner == "lvd_app"
+        finally:
+            psql_admin(host, "DROP DATABASE IF EXISTS lvd_restore_check")
