@@ -3,6 +3,7 @@
 Kept light: the engine is imported when the command runs, not when the app starts.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -37,6 +38,12 @@ from flask.cli import with_appcontext
     help="Rows per segment: the unit of work, commit and resume.",
 )
 @click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the JSON report (with the summary in it) instead of the summary.",
+)
+@click.option(
     "--max-bad-rows",
     type=click.IntRange(1),
     default=1000,
@@ -45,7 +52,7 @@ from flask.cli import with_appcontext
 )
 @with_appcontext
 def migrate_sqlite(
-    sqlite_path, report_path, skip_bad_rows, force, check, jobs, segment_rows, max_bad_rows
+    sqlite_path, report_path, skip_bad_rows, force, check, jobs, segment_rows, as_json, max_bad_rows
 ):
     """Migrate the app's data from SQLITE_PATH into the app's PostgreSQL (DATABASE_URL).
 
@@ -69,10 +76,15 @@ def migrate_sqlite(
         echo=lambda line: click.echo(line, err=True),
     )
     try:
-        report = run(current_app, options)
+        report, exit_code = run(current_app, options), 0
     except MigrationError as exc:
-        click.echo(exc.report.summary() if hasattr(exc, "report") else str(exc))
+        report, exit_code = getattr(exc, "report", None), exc.exit_code
+        if report is None:
+            click.echo(str(exc))
+            sys.exit(exit_code)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.summary())
         click.echo(f"report: {report_path}")
-        sys.exit(exc.exit_code)
-    click.echo(report.summary())
-    click.echo(f"report: {report_path}")
+    sys.exit(exit_code)

@@ -101,6 +101,7 @@ class Report:
             "skipped_rows": [asdict(row) for row in self.skipped_rows],
             "bad_rows": [asdict(row) for row in self.bad_rows],
             "warnings": self.warnings,
+            "summary": self.summary(),
         }
 
     def write(self, path: str | Path) -> None:
