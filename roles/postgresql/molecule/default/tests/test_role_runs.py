@@ -62,6 +62,27 @@ def test_malformed_client_address_is_caught_before_install(all_hosts, scenario):
         assert_still_serving(host, scenario)
 
 
+def test_reloadable_change_is_applied_without_a_restart(all_hosts):
+    started = {
+        name: psql_admin(host, "SELECT pg_postmaster_start_time()")
+        for name, host in all_hosts.items()
+    }
+    try:
+        rc, output, recaps = run_playbook(
+            "converge.yml", "--tags", "config", "-e", "postgresql_log_min_duration_statement=2s"
+        )
+        assert rc == 0, output
+        for name, host in all_hosts.items():
+            assert recaps[name]["changed"] >= 1, output
+            assert psql_admin(host, "SHOW log_min_duration_statement") == "2s"
+            assert psql_admin(host, "SELECT pg_postmaster_start_time()") == started[name]
+    finally:
+        rc, output, recaps = run_playbook("converge.yml", "--tags", "config")
+    assert rc == 0, output
+    for host in all_hosts.values():
+        assert psql_admin(host, "SHOW log_min_duration_statement") == "250ms"
+
+
 def test_rotated_password_is_applied_and_reported(all_hosts, scenario):
     old = scenario["lvd_test_app_password"]
     new = "rotated-password-for-tests-only"
