@@ -1,0 +1,230 @@
+"""Helpers of the stack test: run playbooks on the lab, run the load generator, ask hosts.
+
+Everything goes through what an operator uses: `ansible-playbook -i inventories/lab ...`
+with the repository's ansible.cfg, and HTTP through lb1's ports on 127.0.0.1. Each
+playbook's output is kept in .cache/test-stack/<step>.log, and the durations and load
+figures of the run in .cache/test-stack/report.json.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+WORK = ROOT / ".cache" / "test-stack"
+HTTP_URL = f"http://127.0.0.1:{os.environ.get('LAB_HTTP_PORT', '8080')}"
+HTTPS_URL = f"https://127.0.0.1:{os.environ.get('LAB_HTTPS_PORT', '8443')}"
+# The issue's floor is 50 requests/s through lb1 for the whole deploy.
+LOAD_RATE = float(os.environ.get("LVD_STACK_LOAD_RATE", "60"))
+RECAP = re.compile(
+    r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE
+)
+
+
+@dataclass
+class PlaybookRun:
+    name: str
+    returncode: int
+    output: str
+    seconds: float
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """{host: {changed, unreachable, failed}} from the PLAY RECAP."""
+        return {
+            host: {"changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
+            for host, changed, unreachable, failed in RECAP.findall(self.output)
+        }
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    """State shared by the ordered tests of one run, and the report they fill."""
+
+    run_id: str
+    report: dict = field(default_factory=dict)
+
+    @property
+    def v1(self) -> str:
+        return f"stack-{self.run_id}-v1"
+
+    @property
+    def v2(self) -> str:
+        return f"stack-{self.run_id}-v2"
+
+    @property
+    def broken(self) -> str:
+        return f"stack-{self.run_id}-broken"
+
+    def record(self, key: str, value) -> None:
+        self.report[key] = value
+        WORK.mkdir(parents=True, exist_ok=True)
+        (WORK / "report.json").write_text(json.dumps(self.report, indent=2) + "\n")
+
+    def playbook(self, name: str, *args: str, check: bool = True) -> PlaybookRun:
+        """Run ansible-playbook -i inventories/lab ARGS; its output goes to <name>.log."""
+        WORK.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1",
+            "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        }
+        started = time.monotonic()
+        result = subprocess.run(
+            [str(VENV_BIN / "ansible-playbook"), "-i", "inventories/lab", *args],
+            check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        seconds = round(time.monotonic() - started, 1)
+        output = result.stdout + result.stderr
+        (WORK / f"{name}.log").write_text(output)
+        run = PlaybookRun(name, result.returncode, output, seconds)
+        self.record(f"{name}_seconds", seconds)
+        if check:
+            assert run.returncode == 0, f"{name} failed (rc {run.returncode}):\n{run.tail()}"
+        return run
+
+    def adhoc(self, pattern: str, module: str, args: str) -> dict[str, dict]:
+        """Run one module on the lab hosts of PATTERN; {host: its result}."""
+        result = subprocess.run(
+            [str(VENV_BIN / "ansible"), "-i", "inventories/lab", pattern, "-m", module, "-a", args],
+            check=False,
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+                "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+                "ANSIBLE_CALLBACKS_ENABLED": "",
+            },
+            capture_output=True,
+            text=True,
+        )
+        hosts = json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]
+        failed = {host: res for host, res in hosts.items() if res.get("failed")}
+        assert not failed, f"{module} {args} failed on {sorted(failed)}: {failed}"
+        return hosts
+
+    def app_releases(self) -> dict[str, str]:
+        """{app host: release its gunicorn reports on /version}, asked on each host itself."""
+        hosts = self.adhoc(
+            "appservers",
+            "ansible.builtin.uri",
+            "url=http://{{ lvd_private_address }}:{{ lvd_app_port }}/version",
+        )
+        return {host: result["json"]["release"] for host, result in sorted(hosts.items())}
+
+    def host_command(self, host: str, command: str) -> str:
+        """Run a shell command on one lab host as root; return its stdout."""
+        return self.adhoc(host, "ansible.builtin.shell", command)[host]["stdout"].strip()
+
+
+class LoadGenerator:
+    """bench/load/loadgen.py in the background, through lb1, for as long as a step lasts."""
+
+    def __init__(self, name: str, url: str = HTTPS_URL, rate: float = LOAD_RATE) -> None:
+        self.name = name
+        self.out = WORK / f"load-{name}.json"
+        self.ready = WORK / f"load-{name}.ready"
+        self.out.unlink(missing_ok=True)
+        self.ready.unlink(missing_ok=True)
+        self.log = open(WORK / f"load-{name}.log", "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "load" / "loadgen.py"),
+                "--url",
+                url,
+                "--rate",
+                str(rate),
+                "--duration",
+                "0",
+                "--insecure",
+                "--out",
+                str(self.out),
+                "--ready-file",
+                str(self.ready),
+                "--progress",
+                "10",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while not self.ready.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.log.flush()
+                raise AssertionError(
+                    f"the load generator did not start: {(WORK / f'load-{name}.log').read_text()}"
+                )
+            time.sleep(0.2)
+        # Traffic flows before the step starts.
+        time.sleep(3)
+
+    def stop(self) -> dict:
+        """Stop sending (in-flight requests finish) and return the JSON summary."""
+        time.sleep(3)  # and still flows after it ended
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        self.log.close()
+        return json.loads(self.out.read_text())
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    return Stack(run_id=time.strftime("%Y%m%d%H%M%S"))
+
+
+@pytest.fixture(scope="session")
+def artifacts(stack):
+    """Paths of the test's release tarballs in dist/, removed at the end."""
+    paths = {}
+    yield paths
+    for release in (stack.v1, stack.v2, stack.broken):
+        for suffix in (".tar.gz", ".tar.gz.sha256"):
+            (ROOT / "dist" / f"lvd-{release}{suffix}").unlink(missing_ok=True)
+
+
+def make_broken_artifact(source: Path, release: str, dest: Path) -> Path:
+    """A copy of a good release whose app loads (so the release step's load check passes)
+    but can never become ready: it connects to PostgreSQL on port 1, so /health/ready
+    answers 503 and the switch's health gate fails on the first host."""
+    target = dest / f"lvd-{release}.tar.gz"
+    with tarfile.open(source) as src, tarfile.open(target, "w:gz") as out:
+        for member in src.getmembers():
+            data = src.extractfile(member) if member.isfile() else None
+            if member.name == "RELEASE":
+                payload = (release + "\n").encode()
+            elif member.name == "app/config.py":
+                text = data.read().decode()
+                payload = text.replace(
+                    '"postgresql+psycopg2://" + url.removeprefix(scheme)',
+                    '"postgresql+psycopg2://" + url.removeprefix(scheme).replace(":5432/", ":1/")',
+                ).encode()
+                assert payload != text.encode(), "app/config.py changed: update the breakage"
+            else:
+                out.addfile(member, data)
+                continue
+            member.size = len(payload)
+            out.addfile(member, io.BytesIO(payload))
+    return target

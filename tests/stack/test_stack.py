@@ -1,0 +1,237 @@
+"""The whole stack on the 5-host lab, in order (run with pytest -x: each step needs the last).
+
+From nothing: the lab is removed and started again, site.yml converges it and a second
+run changes nothing. Then what a user does through lb1, a Socket.IO client receiving the
+live event through nginx, a deploy and a rollback while the load generator sends mixed
+GET/POST traffic through lb1 (zero failed requests), a deploy of a release that cannot
+start (stops at the first host, which goes back; the other is never touched; the service
+keeps answering), and verify.yml.
+"""
+
+from __future__ import annotations
+
+import queue
+import uuid
+
+import pytest
+import requests
+import socketio
+import urllib3
+from conftest import HTTP_URL, HTTPS_URL, ROOT, WORK, LoadGenerator, make_broken_artifact
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+PASSWORD = "stack-test-password-1"
+
+
+def assert_no_failed_requests(load: dict, step: str) -> None:
+    assert load["completed"] > 0, f"{step}: the load generator sent nothing"
+    assert load["failed"] == 0, (
+        f"{step}: {load['failed']} of {load['completed']} requests failed: {load['failure_samples']}"
+    )
+    assert load["rate_limited"] == 0, f"{step}: {load['rate_limited']} requests got 429"
+    assert load["rate_achieved"] >= 50, f"{step}: only {load['rate_achieved']} requests/s"
+
+
+def summarize_load(load: dict) -> dict:
+    return {
+        key: load[key]
+        for key in (
+            "duration_s",
+            "completed",
+            "ok",
+            "failed",
+            "rate_limited",
+            "rate_achieved",
+            "latency_ms",
+            "releases_seen",
+        )
+    }
+
+
+# --- from nothing ---------------------------------------------------------------------
+
+
+def test_lab_starts_from_nothing(stack):
+    stack.playbook("lab-down", "playbooks/lab-down.yml")
+    stack.playbook("lab-up", "playbooks/lab-up.yml")
+
+
+def test_site_converges_from_nothing(stack, artifacts):
+    stack.playbook("site-first", "site.yml", "-e", f"app_version={stack.v1}")
+    artifacts["v1"] = ROOT / "dist" / f"lvd-{stack.v1}.tar.gz"
+    assert stack.app_releases() == {"app1": stack.v1, "app2": stack.v1}
+
+
+def test_site_second_run_changes_nothing(stack):
+    run = stack.playbook("site-second", "site.yml")
+    recap = run.recap()
+    assert set(recap) >= {"lb1", "app1", "app2", "db1", "cache1"}, run.tail()
+    changed = {host: counts["changed"] for host, counts in recap.items() if counts["changed"]}
+    assert not changed, f"second run changed something: {changed}\n{run.tail(80)}"
+
+
+# --- what a user does through lb1 -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def user():
+    """A new account, registered and logged in through lb1 (HTTPS)."""
+    email = f"stack-{uuid.uuid4().hex[:10]}@example.test"
+    credentials = {"email": email, "password": PASSWORD}
+    registered = requests.post(
+        f"{HTTPS_URL}/auth/register", json=credentials, verify=False, timeout=15
+    )
+    assert registered.status_code == 201, registered.text
+    login = requests.post(f"{HTTPS_URL}/auth/login", json=credentials, verify=False, timeout=15)
+    assert login.status_code == 200, login.text
+    return {**credentials, "token": login.json()["access_token"]}
+
+
+@pytest.mark.parametrize("base", [HTTP_URL, HTTPS_URL])
+def test_health_answers_through_lb1(stack, base):
+    response = requests.get(f"{base}/health", verify=False, timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_dashboard_loads_with_its_static_files(stack, user):
+    session = requests.Session()
+    session.verify = False
+    first = session.get(f"{HTTPS_URL}/", allow_redirects=False, timeout=10)
+    assert first.status_code == 302 and "/login" in first.headers["Location"]
+    page = session.get(f"{HTTPS_URL}/login", timeout=10)
+    assert page.status_code == 200 and 'name="csrf"' in page.text
+    csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    login = session.post(
+        f"{HTTPS_URL}/login",
+        data={"csrf": csrf, "email": user["email"], "password": user["password"]},
+        allow_redirects=False,
+        timeout=15,
+    )
+    assert login.status_code == 302, login.text
+    dashboard = session.get(f"{HTTPS_URL}/", timeout=10)
+    assert dashboard.status_code == 200
+    assert "dashboard.js" in dashboard.text
+    for asset in ("/static/style.css", "/static/dashboard.js"):
+        static = session.get(f"{HTTPS_URL}{asset}", timeout=10)
+        assert static.status_code == 200, asset
+        assert "max-age=86400" in static.headers.get("Cache-Control", ""), static.headers
+
+
+def test_a_user_posts_a_run_and_reads_the_summary(stack, user):
+    headers = {"Authorization": f"Bearer {user['token']}"}
+    suite = f"stack-{uuid.uuid4().hex[:8]}"
+    run = {
+        "suite": suite,
+        "results": [{"name": "a", "status": "pass"}, {"name": "b", "status": "fail"}],
+    }
+    created = requests.post(
+        f"{HTTPS_URL}/api/runs", json=run, headers=headers, verify=False, timeout=15
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "failed"
+    summary = requests.get(f"{HTTPS_URL}/api/summary", headers=headers, verify=False, timeout=15)
+    assert summary.status_code == 200, summary.text
+    suites = {row["suite"]: row for row in summary.json()["suites"]}
+    assert suites[suite]["runs"] == 1
+    assert suites[suite]["checks"] == 2 and suites[suite]["checks_passed"] == 1
+
+
+def test_a_socketio_client_through_nginx_receives_the_live_event(stack, user):
+    client = socketio.Client(reconnection=False, ssl_verify=False)
+    events: queue.Queue = queue.Queue()
+    client.on("run_created", events.put)
+    client.connect(
+        HTTPS_URL, auth={"token": user["token"]}, transports=["websocket"], wait_timeout=15
+    )
+    try:
+        run = {"suite": "stack-live", "results": [{"name": "a", "status": "pass"}]}
+        created = requests.post(
+            f"{HTTPS_URL}/api/runs",
+            json=run,
+            headers={"Authorization": f"Bearer {user['token']}"},
+            verify=False,
+            timeout=15,
+        )
+        assert created.status_code == 201, created.text
+        while True:
+            event = events.get(timeout=30)
+            if event["id"] == created.json()["id"]:
+                break
+        assert event["suite"] == "stack-live" and event["status"] == "passed"
+    finally:
+        client.disconnect()
+
+
+# --- deploy and rollback under load -----------------------------------------------------
+
+
+def test_deploy_v2_under_load_fails_no_request(stack, artifacts):
+    load = LoadGenerator("deploy")
+    try:
+        stack.playbook("deploy-v2", "playbooks/deploy.yml", "-e", f"app_version={stack.v2}")
+    finally:
+        result = load.stop()
+    artifacts["v2"] = ROOT / "dist" / f"lvd-{stack.v2}.tar.gz"
+    stack.record("load_deploy", summarize_load(result))
+    assert_no_failed_requests(result, "deploy")
+    assert stack.app_releases() == {"app1": stack.v2, "app2": stack.v2}
+    assert set(result["releases_seen"]) == {stack.v1, stack.v2}
+
+
+def test_rollback_to_v1_under_load_fails_no_request(stack):
+    load = LoadGenerator("rollback")
+    try:
+        stack.playbook("rollback", "playbooks/rollback.yml")
+    finally:
+        result = load.stop()
+    stack.record("load_rollback", summarize_load(result))
+    assert_no_failed_requests(result, "rollback")
+    assert stack.app_releases() == {"app1": stack.v1, "app2": stack.v1}
+
+
+def test_a_release_that_cannot_start_stops_at_the_first_host(stack, artifacts):
+    broken = make_broken_artifact(artifacts["v1"], stack.broken, WORK)
+    history_before = stack.host_command("app2", "cat /srv/lvd/releases.log")
+    load = LoadGenerator("broken")
+    try:
+        run = stack.playbook(
+            "deploy-broken",
+            "playbooks/deploy.yml",
+            "-e",
+            f"app_version={stack.broken}",
+            "-e",
+            f"app_artifact={broken}",
+            # The gate gives up sooner than in production: the outcome is the same.
+            "-e",
+            "gunicorn_app_health_retries=5",
+            check=False,
+        )
+    finally:
+        result = load.stop()
+    stack.record("load_broken_deploy", summarize_load(result))
+    assert run.returncode != 0, "the deploy of a release that cannot start succeeded"
+    assert "The rollout stopped" in run.output, run.tail()
+    recap = run.recap()
+    assert recap["app1"]["failed"] == 1 and recap["app2"]["failed"] == 0, recap
+    # app1 went back, app2 never switched: both still run v1 and answered throughout.
+    assert stack.app_releases() == {"app1": stack.v1, "app2": stack.v1}
+    assert_no_failed_requests(result, "broken deploy")
+    assert stack.host_command("app2", "cat /srv/lvd/releases.log") == history_before
+    assert (
+        stack.host_command(
+            "app1", f"test -f /srv/lvd/releases/{stack.broken}/.failed && echo failed"
+        )
+        == "failed"
+    )
+    # Both hosts are back in the load balancer.
+    upstream = stack.host_command("lb1", "cat /etc/nginx/conf.d/lvd-upstream.conf")
+    assert " down;" not in upstream, upstream
+
+
+# --- the seed's checklists --------------------------------------------------------------
+
+
+def test_verify_passes(stack):
+    stack.playbook("verify", "playbooks/verify.yml", "-e", "verify_smoke=true")
