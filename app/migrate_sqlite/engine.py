@@ -235,16 +235,16 @@ class Migration:
             if mode == "conflict":
                 raise MigrationRefused(reason)
             return
+        if mode == "conflict" and not options.force:
+            report.status = status.CONFLICT
+            raise MigrationRefused(reason + "; nothing written (--force replaces it)")
         with main.cursor() as cursor:
             cursor.execute("SET default_transaction_read_only = off")
         main.commit()
+        report.changed = True  # from here on this run writes, whatever happens next
         if mode == "conflict":
-            if not options.force:
-                report.status = status.CONFLICT
-                raise MigrationRefused(reason + "; nothing written (--force replaces it)")
             self.echo(f"--force: emptying the target ({reason})")
             self._reset(names)
-            report.changed = True
             mode = "fresh"
 
         step = time.perf_counter()
@@ -298,7 +298,6 @@ class Migration:
                 " (see the tables' mismatches in the report)"
             )
         report.status = status.MIGRATED
-        report.changed = True
         report.message = "migrated, verified"
         report.finished_at = dt.datetime.now(dt.UTC)
         with main.cursor() as cursor:

@@ -217,6 +217,47 @@ def describe(url: str) -> dict:
     }
 
 
+COMPARED_COLUMNS = (
+    ("users", "is_active"),
+    ("users", "created_at"),
+    ("validation_runs", "started_at"),
+    ("validation_runs", "finished_at"),
+    ("validation_results", "duration_ms"),
+    ("validation_results", "message"),
+    ("validation_results", "details"),
+)
+
+
+def differing_values(ours_url: str, their_url: str) -> dict:
+    """Per column: rows whose value, as text, differs between the two databases (ours is
+    verified equal to the SQLite file). JSON is compared as jsonb on both sides."""
+    result = {}
+    connections = [psycopg2.connect(ours_url), psycopg2.connect(their_url)]
+    for connection in connections:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1")
+    for table, column in COMPARED_COLUMNS:
+        expression = f"{column}::jsonb::text" if column == "details" else f"{column}::text"
+        values = []
+        for connection in connections:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT id, {expression} FROM {table}")
+                values.append(dict(cursor.fetchall()))
+        ours, theirs = values
+        differ = [key for key in ours if ours[key] != theirs.get(key)]
+        example = differ[0] if differ else None
+        result[f"{table}.{column}"] = {
+            "rows": len(ours),
+            "differ": len(differ),
+            "example": None
+            if example is None
+            else {"id": example, "ours": ours[example], "pgloader": theirs.get(example)},
+        }
+    for connection in connections:
+        connection.close()
+    return result
+
+
 INTERESTING_COLUMNS = (
     "users.is_active",
     "subscriptions.is_active",
@@ -255,7 +296,7 @@ def markdown(result: dict) -> str:
         ),
         (
             "inside_without_verify",
-            "rows/s, the work pgloader does (ours without the verification phase)",
+            "rows/s, ours without its final verification phase (source checksums are taken during the load)",
         ),
         ("wall", "rows/s, process wall clock (ours includes Python + app start-up)"),
     ):
@@ -294,15 +335,24 @@ def markdown(result: dict) -> str:
         f"| NOT NULL columns | {not_null} | {sum(c['not_null'] for c in theirs['columns'].values())} |"
     )
     lines.append(f"| rows | {sum(ours['rows'].values())} | {sum(theirs['rows'].values())} |")
+    lines += ["", "## Values pgloader stored differently (ours: verified equal to SQLite)", ""]
+    lines += ["| column | rows | differ | example (id: ours / pgloader) |", "|---|---:|---:|---|"]
+    for column, found in result["pgloader_values_differing_from_ours"].items():
+        example = found["example"]
+        shown = (
+            ""
+            if example is None
+            else (
+                f"{example['id']}: `{str(example['ours'])[:40]}` / `{str(example['pgloader'])[:40]}`"
+            )
+        )
+        lines.append(f"| `{column}` | {found['rows']} | {found['differ']} | {shown} |")
     lines += [
         "",
         (
-            "pgloader keeps SQLite's declared types as it reads them: 0/1 flags become bigint,"
-            " timestamps stay text, JSON stays text, and it adds no sequence to the id columns;"
-            " ours takes the schema from `alembic upgrade head` and converts each value to it,"
-            " then verifies counts and checksums."
+            "Ours takes the schema from `alembic upgrade head` and converts each value to it, then"
+            " verifies counts and checksums; pgloader derives a schema from SQLite's declared types."
         ),
-        "",
         "Raw numbers per round: the .json file of the same name.",
     ]
     return "\n".join(lines) + "\n"
@@ -333,15 +383,18 @@ def main() -> None:
     for number in range(args.repeat):
         order = ("ours", "pgloader") if number % 2 == 0 else ("pgloader", "ours")
         entry = {"load_average": os.getloadavg()[0]}
+        urls = {}
         for tool in order:
-            url = databases.fresh(tool)
+            urls[tool] = url = databases.fresh(tool)
             log(f"round {number + 1}/{args.repeat}: {tool}")
             if tool == "ours":
                 entry[tool] = run_ours(sqlite, url, work / "report.json", args.jobs, meter)
             else:
                 entry[tool] = run_pgloader(sqlite, url, meter)
-            if number == args.repeat - 1:
-                schema[tool] = describe(url)
+        if number == args.repeat - 1:
+            schema = {tool: describe(url) for tool, url in urls.items()}
+            values = differing_values(urls["ours"], urls["pgloader"])
+        for url in urls.values():
             databases.drop(url)
         rounds.append(entry)
         log(f"round {number + 1}: {json.dumps(entry)}")
@@ -404,6 +457,7 @@ def main() -> None:
         "per_round": rounds,
         "summary": {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()},
         "schema": schema,
+        "pgloader_values_differing_from_ours": values,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"migration-{taken.strftime('%Y%m%dT%H%M%SZ')}"
