@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
 
 SCENARIO = pathlib.Path(__file__).resolve().parent.parent
 ROLES = SCENARIO.parent.parent.parent
@@ -71,9 +73,19 @@ def bodies(host, url, count):
     return answers
 
 
-@pytest.fixture
-def playbook(host):
-    """Run a playbook of this scenario against the instance under test only."""
+@pytest.fixture(scope="session")
+def fleet():
+    """Every instance of the scenario, by inventory name."""
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    names = AnsibleRunner(inventory).get_hosts("all")
+    return {
+        name: testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in names
+    }
+
+
+@pytest.fixture(scope="session")
+def run_playbook():
+    """Run a playbook of this scenario against every instance (in parallel)."""
 
     def run(name, *extra_args):
         env = dict(os.environ)
@@ -83,23 +95,11 @@ def playbook(host):
             str(pathlib.Path(sys.executable).with_name("ansible-playbook")),
             "--inventory",
             os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit",
-            host.backend.get_hostname(),
             str(SCENARIO / name),
             *extra_args,
         ]
         return subprocess.run(
-            cmd, check=False, capture_output=True, text=True, env=env, timeout=600
+            cmd, check=False, capture_output=True, text=True, env=env, timeout=1200
         )
 
     return run
-
-
-@pytest.fixture
-def master_pid(host):
-    """PID of the running nginx master process."""
-
-    def read():
-        return host.file("/run/nginx.pid").content_string.strip()
-
-    return read

@@ -1,13 +1,18 @@
 """Changes an operator makes: drain for a deploy, a bad value, wrong input, macOS.
 
-These run ansible-playbook against the instance under test, like an
-operator or the deploy playbook would.
+These run ansible-playbook like an operator or the deploy playbook would.
+Each story runs once against every instance (module-scoped fixtures, the
+instances in parallel); the tests then check what each instance showed.
 """
 
+import re
+
+import pytest
 from conftest import BASE, codes_and_backends, fetch
 
 UPSTREAM = "/etc/nginx/conf.d/lvd-upstream.conf"
 SITE = "/etc/nginx/conf.d/lvd.conf"
+FILES = ("/etc/nginx/nginx.conf", SITE, UPSTREAM)
 
 
 def said(result):
@@ -15,76 +20,145 @@ def said(result):
     return " ".join((result.stdout + result.stderr).split())
 
 
-def drain(playbook, backend, state):
-    return playbook("drain_backend.yml", "-e", f"backend={backend}", "-e", f"state={state}")
+def drain(run_playbook, backend, state):
+    return run_playbook("drain_backend.yml", "-e", f"backend={backend}", "-e", f"state={state}")
 
 
-def test_drain_sends_no_new_requests_and_survives_a_converge(host, playbook, master_pid):
-    pid = master_pid()
-    result = drain(playbook, "127.0.0.1:9002", "drained")
-    assert result.returncode == 0, result.stdout + result.stderr
+def master_pid(host):
+    return host.file("/run/nginx.pid").content_string.strip()
+
+
+@pytest.fixture(scope="module")
+def drain_story(fleet, run_playbook):
+    """Drain 9002, try to drain 9001 too, converge, undrain; note what each host showed."""
+    seen = {name: {"pid_before": master_pid(host)} for name, host in fleet.items()}
+    drained = drain(run_playbook, "127.0.0.1:9002", "drained")
     try:
-        assert "server 127.0.0.1:9002 weight=1 max_fails=3 fail_timeout=10s down;" in (
-            host.check_output("nginx -T 2>&1")
-        )
-        answers = codes_and_backends(host, BASE + "/", 30)
-        assert [code for code, _ in answers] == ["200"] * 30
-        assert {backend for _, backend in answers} == {"9001"}
-        # Draining the other one as well would leave no backend: refused.
-        last = drain(playbook, "127.0.0.1:9001", "drained")
-        assert last.returncode != 0
-        assert "at least one of them active" in said(last)
-        # A full converge keeps the drained backend down.
-        converge = playbook("converge.yml")
-        assert converge.returncode == 0, converge.stdout + converge.stderr
-        assert "changed=0" in converge.stdout
-        assert host.file(UPSTREAM).contains("127.0.0.1:9002 .* down;")
+        for name, host in fleet.items():
+            seen[name]["dump"] = host.check_output("nginx -T 2>&1")
+            seen[name]["while_drained"] = codes_and_backends(host, BASE + "/", 30)
+        last = drain(run_playbook, "127.0.0.1:9001", "drained")
+        converge = run_playbook("converge.yml")
+        for name, host in fleet.items():
+            seen[name]["after_converge"] = host.file(UPSTREAM).content_string
     finally:
-        undrain = drain(playbook, "127.0.0.1:9002", "active")
-    assert undrain.returncode == 0, undrain.stdout + undrain.stderr
-    assert not host.file(UPSTREAM).contains(" down;")
-    answers = codes_and_backends(host, BASE + "/", 20)
-    assert {backend for _, backend in answers} == {"9001", "9002"}
-    # Reloaded, never restarted: the master process is the same.
-    assert master_pid() == pid
+        undrained = drain(run_playbook, "127.0.0.1:9002", "active")
+    for name, host in fleet.items():
+        seen[name]["after_undrain"] = host.file(UPSTREAM).content_string
+        seen[name]["undrained"] = codes_and_backends(host, BASE + "/", 20)
+        seen[name]["pid_after"] = master_pid(host)
+    return {
+        "drained": drained,
+        "last": last,
+        "converge": converge,
+        "undrained": undrained,
+        "seen": seen,
+    }
 
 
-def test_drain_of_an_unknown_backend_is_refused(host, playbook):
-    before = host.file(UPSTREAM).md5sum
-    result = drain(playbook, "10.9.9.9:8000", "drained")
+def test_drained_backend_gets_no_new_requests(host, drain_story):
+    assert drain_story["drained"].returncode == 0, said(drain_story["drained"])
+    seen = drain_story["seen"][host.backend.get_hostname()]
+    assert "server 127.0.0.1:9002 weight=1 max_fails=3 fail_timeout=10s down;" in seen["dump"]
+    assert [code for code, _ in seen["while_drained"]] == ["200"] * 30
+    assert {backend for _, backend in seen["while_drained"]} == {"9001"}
+
+
+def test_draining_the_last_active_backend_is_refused(host, drain_story):
+    assert drain_story["last"].returncode != 0
+    name = host.backend.get_hostname()
+    assert f"{name}: cannot set nginx_drain_backend 127.0.0.1:9001 drained" in said(
+        drain_story["last"]
+    )
+    assert "at least one of them active" in said(drain_story["last"])
+
+
+def test_a_full_converge_keeps_the_drained_backend_down(host, drain_story):
+    converge = drain_story["converge"]
+    assert converge.returncode == 0, said(converge)
+    assert re.search(rf"{host.backend.get_hostname()} : ok=[0-9]+ changed=0 ", said(converge))
+    upstream = drain_story["seen"][host.backend.get_hostname()]["after_converge"]
+    assert "server 127.0.0.1:9002 weight=1 max_fails=3 fail_timeout=10s down;" in upstream
+
+
+def test_undrain_brings_the_backend_back_without_a_restart(host, drain_story):
+    assert drain_story["undrained"].returncode == 0, said(drain_story["undrained"])
+    seen = drain_story["seen"][host.backend.get_hostname()]
+    assert " down;" not in seen["after_undrain"]
+    assert {backend for _, backend in seen["undrained"]} == {"9001", "9002"}
+    # Reloaded each time, never restarted: the same master process.
+    assert seen["pid_after"] == seen["pid_before"]
+
+
+@pytest.fixture(scope="module")
+def unknown_backend(fleet, run_playbook):
+    before = {name: host.file(UPSTREAM).md5sum for name, host in fleet.items()}
+    return drain(run_playbook, "10.9.9.9:8000", "drained"), before
+
+
+def test_drain_of_an_unknown_backend_is_refused(host, unknown_backend):
+    result, before = unknown_backend
+    name = host.backend.get_hostname()
     assert result.returncode != 0
-    assert "cannot set nginx_drain_backend 10.9.9.9:8000 drained" in said(result)
-    assert host.file(UPSTREAM).md5sum == before
+    assert f"{name}: cannot set nginx_drain_backend 10.9.9.9:8000 drained" in said(result)
+    assert host.file(UPSTREAM).md5sum == before[name]
 
 
-def test_a_value_nginx_rejects_is_rolled_back_and_nginx_keeps_serving(host, playbook, master_pid):
-    pid = master_pid()
-    before = {path: host.file(path).md5sum for path in ("/etc/nginx/nginx.conf", SITE, UPSTREAM)}
-    result = playbook("converge.yml", "-e", "nginx_client_max_body_size=ten-megabytes")
+@pytest.fixture(scope="module")
+def broken_value(fleet, run_playbook):
+    """Converge (config tag) with a value nginx -t rejects."""
+    before = {
+        name: {
+            "pid": master_pid(host),
+            "md5": {path: host.file(path).md5sum for path in FILES},
+        }
+        for name, host in fleet.items()
+    }
+    result = run_playbook(
+        "converge.yml", "--tags", "config", "-e", "nginx_client_max_body_size=ten-megabytes"
+    )
+    return result, before
+
+
+def test_a_value_nginx_rejects_is_rolled_back_and_nginx_keeps_serving(host, broken_value):
+    result, before = broken_value
+    before = before[host.backend.get_hostname()]
     assert result.returncode != 0
-    out = said(result)
-    assert "nginx rejected the new configuration" in out
-    assert "client_max_body_size" in out
-    after = {path: host.file(path).md5sum for path in before}
-    assert after == before
+    assert "nginx rejected the new configuration" in said(result)
+    assert "client_max_body_size" in said(result)
+    assert "directive invalid value" in said(result)
+    assert {path: host.file(path).md5sum for path in FILES} == before["md5"]
     assert host.run("ls /etc/nginx /etc/nginx/conf.d | grep '~$'").stdout == ""
-    assert master_pid() == pid
+    assert master_pid(host) == before["pid"]
     assert fetch(host, BASE + "/").status == 200
 
 
-def test_wrong_input_is_rejected_before_any_change(host, playbook):
-    before = host.file(SITE).md5sum
-    result = playbook("converge.yml", "-e", "nginx_socketio_affinity=sticky")
+@pytest.fixture(scope="module")
+def wrong_input(fleet, run_playbook):
+    before = {name: host.file(SITE).md5sum for name, host in fleet.items()}
+    return run_playbook("converge.yml", "-e", "nginx_socketio_affinity=sticky"), before
+
+
+def test_wrong_input_is_rejected_before_any_change(host, wrong_input):
+    result, before = wrong_input
     assert result.returncode != 0
     assert "nginx_socketio_affinity" in said(result)
     assert "hash, ip_hash" in said(result)
-    assert host.file(SITE).md5sum == before
+    assert host.file(SITE).md5sum == before[host.backend.get_hostname()]
 
 
-def test_templates_render_with_the_macos_variables_and_pass_nginx_t(playbook):
-    result = playbook("render_darwin.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+@pytest.fixture(scope="module")
+def darwin_render(run_playbook):
+    return run_playbook("render_darwin.yml")
+
+
+def test_templates_render_with_the_macos_variables_and_pass_nginx_t(host, darwin_render):
+    assert darwin_render.returncode == 0, said(darwin_render)
+    name = host.backend.get_hostname()
+    assert re.search(
+        rf"{name} : ok=[0-9]+ changed=[0-9]+ unreachable=0 failed=0 ", said(darwin_render)
+    )
+    out = darwin_render.stdout
     for line in (
         "pid /usr/local/var/run/nginx.pid;",
         "include /usr/local/etc/nginx/mime.types;",
