@@ -47,6 +47,9 @@ CONF
 # Each container gets its own machine-id from systemd at first boot.
 : > "$rootfs/etc/machine-id"
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+# The lists are empty: make them look ancient, or apt's cache_valid_time would
+# take them for fresh and skip the update on a new container.
+touch -d @0 "$rootfs/var/lib/apt/lists"
 
 tar -C "$rootfs" -c . | "$DOCKER" import \
   --change 'CMD ["/lib/systemd/systemd"]' \
