@@ -36,8 +36,11 @@ test-app: bootstrap $(APP_VENV)/.installed ## App tests against a real PostgreSQ
 	scripts/host-services.sh >/dev/null
 	$(APP_VENV)/bin/pytest -q app/tests
 
-test-roles: bootstrap ## Every role's Molecule scenario, one after another
-	@set -e; for role in $(ROLES_WITH_SCENARIOS); do scripts/molecule-role.sh $$role; done
+# Scenarios spend much of their time waiting (apt, service start-up, docker exec):
+# a few at once finish sooner even on 2 cores. Logs: .cache/molecule/<role>-default.log
+ROLE_JOBS ?= 3
+test-roles: bootstrap ## Every role's Molecule scenario ($(ROLE_JOBS) at a time)
+	@echo $(ROLES_WITH_SCENARIOS) | tr ' ' '\n' | LVD_QUIET=1 xargs -P $(ROLE_JOBS) -I{} scripts/molecule-role.sh {}
 
 test-role: bootstrap ## One role's Molecule scenario: make test-role ROLE=<name>
 	@test -n "$(ROLE)" || { echo "usage: make test-role ROLE=<name> (one of: $(ROLES_WITH_SCENARIOS))"; exit 2; }

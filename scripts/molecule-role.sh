@@ -23,8 +23,15 @@ log=$PWD/.cache/molecule/$role-$scenario.log
 say "molecule test: role $role, scenario $scenario (log: $log)"
 start=$SECONDS
 set +e
-(cd "roles/$role" && molecule test -s "$scenario") 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
+if [[ ${LVD_QUIET:-0} == 1 ]]; then
+  # Several scenarios at once (make test-roles): the log only, its tail on failure.
+  (cd "roles/$role" && molecule test -s "$scenario") > "$log" 2>&1
+  rc=$?
+  [[ $rc -eq 0 ]] || tail -n 60 "$log"
+else
+  (cd "roles/$role" && molecule test -s "$scenario") 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+fi
 set -e
 [[ $rc -eq 0 ]] || die "molecule test failed for role $role (rc $rc): see $log"
 
