@@ -5,10 +5,10 @@ See app/migrate_sqlite/README.md for the design; in short:
 * The target is inspected read-only first. Rows already there that match the source
   (counts and checksums) mean "already migrated, verified": nothing is written. Other data is
   refused unless --force. An interrupted run of the same source is resumed.
-* The schema comes from `alembic upgrade head`. For the load, the foreign keys and the plain
-  secondary indexes are dropped (their definitions kept in migrate_sqlite.deferred) and put
-  back afterwards, like pg_restore does: PostgreSQL then checks each foreign key once with a
-  join instead of once per row, and builds each index once by sorting.
+* The schema comes from `alembic upgrade head`. For the load, the foreign keys, primary keys
+  and plain secondary indexes are dropped (their definitions kept in migrate_sqlite.deferred)
+  and put back afterwards, like pg_restore does: PostgreSQL then checks each foreign key once
+  with a join instead of once per row, and builds each index once by sorting.
 * Tables are cut into primary-key segments copied by parallel workers, each in one
   transaction that also marks the segment done: a killed run leaves whole segments or
   nothing, and the next run copies only what is missing.
@@ -376,7 +376,10 @@ class Migration:
 
     def _plans(self, source: Source, names: list[str]) -> list[Table]:
         with self.main.cursor() as cursor:
-            plans = [load_table(cursor, name) for name in names]
+            dropped = {
+                item["table"]: item for item in pg.deferred(cursor) if item["kind"] == "primary_key"
+            }
+            plans = [load_table(cursor, name, dropped.get(name)) for name in names]
         self.main.commit()
         src = source.connect()
         try:
@@ -452,30 +455,45 @@ class Migration:
                 " alembic_revision, schema_fingerprint) VALUES (1, 'loading', %s, %s, %s, %s)",
                 (str(source.path), source.sha256, head, fingerprint),
             )
-            deferred = [
-                {
-                    "name": fk["name"],
-                    "table": t.name,
-                    "kind": "foreign_key",
-                    "definition": fk["definition"],
-                    "columns": fk["columns"],
-                    "ref_table": fk["ref_table"],
-                    "ref_columns": fk["ref_columns"],
-                }
-                for t in plans
-                for fk in t.foreign_keys
-            ] + [
-                {
-                    "name": index,
-                    "table": table,
-                    "kind": "index",
-                    "definition": definition,
-                    "columns": None,
-                    "ref_table": None,
-                    "ref_columns": None,
-                }
-                for table, index, definition in pg.secondary_indexes(cursor, names)
-            ]
+            deferred = (
+                [
+                    {
+                        "name": fk["name"],
+                        "table": t.name,
+                        "kind": "foreign_key",
+                        "definition": fk["definition"],
+                        "columns": fk["columns"],
+                        "ref_table": fk["ref_table"],
+                        "ref_columns": fk["ref_columns"],
+                    }
+                    for t in plans
+                    for fk in t.foreign_keys
+                ]
+                + [
+                    {
+                        "name": t.primary_key["name"],
+                        "table": t.name,
+                        "kind": "primary_key",
+                        "definition": t.primary_key["definition"],
+                        "columns": [t.pk],
+                        "ref_table": None,
+                        "ref_columns": None,
+                    }
+                    for t in plans
+                ]
+                + [
+                    {
+                        "name": index,
+                        "table": table,
+                        "kind": "index",
+                        "definition": definition,
+                        "columns": None,
+                        "ref_table": None,
+                        "ref_columns": None,
+                    }
+                    for table, index, definition in pg.secondary_indexes(cursor, names)
+                ]
+            )
             for item in deferred:
                 cursor.execute(
                     f"INSERT INTO {pg.SCHEMA}.deferred (name, table_name, kind, definition,"
@@ -655,23 +673,32 @@ class Migration:
     # --- finalising -----------------------------------------------------------------------------------
 
     def _finalize(self, plans: list[Table]) -> None:
-        """Indexes and foreign keys back (each in its own transaction with its marker),
-        sequences past the largest id, statistics."""
+        """Primary keys, indexes and foreign keys back (each in its own transaction with its
+        marker), sequences past the largest id, statistics."""
         main = self.main
         by_name = {t.name: t for t in plans}
         order = {t.name: position for position, t in enumerate(plans)}  # foreign-key order
         with main.cursor() as cursor:
             pending = pg.deferred(cursor)
         main.commit()
+        primary_keys = [item for item in pending if item["kind"] == "primary_key"]
         indexes = [item for item in pending if item["kind"] == "index"]
         foreign_keys = sorted(
             (item for item in pending if item["kind"] == "foreign_key"),
             key=lambda item: order[item["table"]],
         )
         if pending:
-            self.echo(f"restoring {len(indexes)} indexes and {len(foreign_keys)} foreign keys")
+            self.echo(
+                f"restoring {len(primary_keys)} primary keys, {len(indexes)} indexes and"
+                f" {len(foreign_keys)} foreign keys"
+            )
         workers = _Workers(self.url, None, readonly=False)
         try:
+            try:
+                _run_all(self.jobs, [(self._restore, workers, item) for item in primary_keys])
+            except psycopg2.errors.UniqueViolation as exc:
+                # SQLite keeps integer primary keys unique; only a damaged file gets here.
+                raise MigrationError(f"duplicate primary key in the SQLite data: {exc}") from exc
             _run_all(self.jobs, [(self._restore, workers, item) for item in indexes])
             # Foreign keys one at a time (each locks both of its tables), a child table's after
             # its parents': the rows an orphan's removal leaves orphaned are then found by the

@@ -66,6 +66,7 @@ class Table:
     columns: list[Column]
     sequence: str | None = None
     foreign_keys: list[dict] = field(default_factory=list)
+    primary_key: dict | None = None  # {"name", "definition"} of the constraint
 
     @property
     def column_list(self) -> str:
@@ -253,8 +254,10 @@ ORDER BY c.conname
 """
 
 
-def load_table(cursor, name: str) -> Table:
-    """The plan of one table, read from PostgreSQL's catalog (after `alembic upgrade head`)."""
+def load_table(cursor, name: str, dropped_primary_key: dict | None = None) -> Table:
+    """The plan of one table, read from PostgreSQL's catalog (after `alembic upgrade head`).
+    While a migration is under way its primary key is not in the catalog: the caller passes
+    the one it dropped (target.deferred)."""
     qualified = quote(name)
     cursor.execute(COLUMNS_SQL, {"table": qualified})
     rows = cursor.fetchall()
@@ -271,15 +274,29 @@ def load_table(cursor, name: str) -> Table:
                 f"(supported: {', '.join(sorted(PG_KINDS))})"
             )
         columns.append(Column(column, kind, full_type, not_null))
-    cursor.execute(PRIMARY_KEY_SQL, {"table": qualified})
-    pk = cursor.fetchone()[0] or []
+    if dropped_primary_key:
+        pk = dropped_primary_key["columns"]
+    else:
+        cursor.execute(PRIMARY_KEY_SQL, {"table": qualified})
+        pk = cursor.fetchone()[0] or []
     if len(pk) != 1 or next(c for c in columns if c.name == pk[0]).kind != INT:
         raise PlanError(f"table {name} needs a single integer primary key column (has {pk})")
     cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", (qualified, pk[0]))
     sequence = cursor.fetchone()[0]
+    if dropped_primary_key:
+        pk_name, pk_definition = dropped_primary_key["name"], dropped_primary_key["definition"]
+    else:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = to_regclass(%s) AND contype = 'p'",
+            (qualified,),
+        )
+        pk_name, pk_definition = cursor.fetchone()
     cursor.execute(FOREIGN_KEYS_SQL, {"table": qualified})
     foreign_keys = [
         {"name": n, "definition": d, "ref_table": r, "columns": cols, "ref_columns": ref_cols}
         for n, d, r, cols, ref_cols in cursor.fetchall()
     ]
-    return Table(name, pk[0], columns, sequence, foreign_keys)
+    return Table(
+        name, pk[0], columns, sequence, foreign_keys, {"name": pk_name, "definition": pk_definition}
+    )

@@ -5,8 +5,9 @@ the default schema, so it never proposes to drop it):
 
 run        one row: phase (loading | done), the source's sha256, the Alembic head, the schema
            fingerprint taken before anything was dropped, the final report
-deferred   the foreign keys and secondary indexes dropped for the load, with their exact
-           definitions (pg_get_constraintdef / pg_get_indexdef) and whether they are back
+deferred   the foreign keys, primary keys and plain secondary indexes dropped for the load,
+           with their exact definitions (pg_get_constraintdef / pg_get_indexdef) and whether
+           they are back
 segment    the primary-key ranges to copy; loaded_at is set in the transaction that copies it
 skipped    rows left out with --skip-bad-rows, with the reason
 """
@@ -41,7 +42,7 @@ CREATE TABLE {SCHEMA}.run (
 CREATE TABLE {SCHEMA}.deferred (
     name text PRIMARY KEY,
     table_name text NOT NULL,
-    kind text NOT NULL CHECK (kind IN ('index', 'foreign_key')),
+    kind text NOT NULL CHECK (kind IN ('primary_key', 'index', 'foreign_key')),
     definition text NOT NULL,
     columns text[],
     ref_table text,
@@ -233,7 +234,8 @@ def deferred(cursor, *, pending_only: bool = True) -> list[dict]:
     cursor.execute(
         f"SELECT name, table_name, kind, definition, columns, ref_table, ref_columns"
         f" FROM {SCHEMA}.deferred {'WHERE NOT restored' if pending_only else ''}"
-        f" ORDER BY kind DESC, name"
+        # Put back in this order: a foreign key needs its referenced primary key.
+        f" ORDER BY CASE kind WHEN 'primary_key' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, name"
     )
     keys = ("name", "table", "kind", "definition", "columns", "ref_table", "ref_columns")
     return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
