@@ -31,10 +31,13 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-# A COPY text field PostgreSQL rejects for every type (backslash-zero decodes to a NUL
-# character, which no text or number input accepts). Sent for a value already known to be
-# unconvertible, so the row fails inside PostgreSQL and is handled like any other bad row.
-REJECT = "\\0"
+# COPY runs in CSV format: NULL is an empty unquoted field, text is always quoted.
+COPY_NULL = ""
+# A COPY field PostgreSQL rejects for every column (a byte that is not UTF-8, refused before
+# any type sees it). Sent for a value already known to be unconvertible, so the row fails
+# inside PostgreSQL and is handled like any other bad row.
+REJECT = b"\xff"
+# NULL in the canonical text of the checksum.
 NULL = "\\N"
 
 # Column kinds: what the engine knows how to convert (PostgreSQL type names map onto these).
@@ -69,7 +72,6 @@ _JSON_ESCAPES = {
     "\t": "\\t",
 }
 _JSON_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
-_COPY_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 
 
 class Unconvertible(ValueError):
@@ -333,11 +335,9 @@ def jsonb_canonical(value) -> str:
 # --- the two renderings ---------------------------------------------------------------------------
 
 
-def copy_escape(text: str) -> str:
-    """Escape a value for COPY's text format."""
-    if _COPY_NEEDS_ESCAPE.search(text) is None:
-        return text
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+def csv_quote(text: str) -> str:
+    """A text value as a quoted CSV field (a quoted "" is an empty string, not NULL)."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _text_value(value) -> str:
@@ -349,9 +349,9 @@ def _text_value(value) -> str:
 
 
 def copy_field(kind: str, value) -> str:
-    """The COPY text field for a raw source value (raises Unconvertible)."""
+    """The COPY (CSV) field for a raw source value (raises Unconvertible)."""
     if value is None:
-        return NULL
+        return COPY_NULL
     if kind == TIMESTAMPTZ:
         return _utc_text(parse_timestamp(value)) + "+00"
     if kind == BOOL:
@@ -361,8 +361,8 @@ def copy_field(kind: str, value) -> str:
     if kind == FLOAT:
         return float_copy_text(parse_float(value))
     if kind in (JSONB, JSON):
-        return copy_escape(json_text(value))
-    return copy_escape(_text_value(value))
+        return csv_quote(json_text(value))
+    return csv_quote(_text_value(value))
 
 
 def canonical(kind: str, value) -> str:

@@ -95,7 +95,7 @@ class _Rows:
         return " ".join(self.rng.choices(self.vocabulary, k=count))
 
     def long_text(self) -> str:
-        """A stack-trace-like message of 20-120 KB with every character COPY must escape."""
+        """A stack-trace-like message of 20-120 KB with tabs, newlines, CR, backslashes and quotes."""
         rng = self.rng
         lines = [
             f'\tat C:\\builds\\{rng.choice(self.vocabulary)}\\mod.py:{rng.randint(1, 999)} "{self.text(10, 60)}"'

@@ -32,10 +32,8 @@ _STANDARD_TIMESTAMP = (
     "'[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
     ".[0-9][0-9][0-9][0-9][0-9][0-9]' AND substr({x}, 12, 2) < '24')"
 )
-_COPY_ESCAPE = (
-    "replace(replace(replace(replace({x}, '\\', '\\\\'), char(9), '\\t'), char(10), '\\n'),"
-    " char(13), '\\r')"
-)
+# COPY ... (FORMAT csv): text always quoted, its quotes doubled; NULL is an empty field.
+_CSV_QUOTE = """'"' || replace({x}, '"', '""') || '"'"""
 
 
 class PlanError(RuntimeError):
@@ -75,7 +73,7 @@ class Table:
     # --- loading -------------------------------------------------------------------------------
 
     def copy_statement(self) -> str:
-        return f"COPY {quote(self.name)} ({self.column_list}) FROM STDIN"
+        return f"COPY {quote(self.name)} ({self.column_list}) FROM STDIN WITH (FORMAT csv)"
 
     def _source_copy_field(self, column: Column) -> str:
         x = quote(column.name)
@@ -85,42 +83,40 @@ class Table:
         )
         slow = f"lvd_copy({args})"
         if column.kind == INT:
-            return (
-                f"CASE typeof({x}) WHEN 'integer' THEN {x} WHEN 'null' THEN '\\N' ELSE {slow} END"
-            )
+            return f"CASE typeof({x}) WHEN 'integer' THEN {x} WHEN 'null' THEN '' ELSE {slow} END"
         if column.kind == BOOL:
             return (
                 f"CASE WHEN typeof({x}) = 'integer' AND {x} IN (0, 1) THEN"
                 f" CASE {x} WHEN 1 THEN 't' ELSE 'f' END"
-                f" WHEN {x} IS NULL THEN '\\N' ELSE {slow} END"
+                f" WHEN {x} IS NULL THEN '' ELSE {slow} END"
             )
         if column.kind == FLOAT:
             # SQLite's own float printing is not exact (printf('%!.17g') misses ~1 in 1000):
             # repr() is, and PostgreSQL reads it back to the same double.
             return (
                 f"CASE typeof({x}) WHEN 'real' THEN lvd_real({x}) WHEN 'integer' THEN {x}"
-                f" WHEN 'null' THEN '\\N' ELSE {slow} END"
+                f" WHEN 'null' THEN '' ELSE {slow} END"
             )
         if column.kind == TIMESTAMPTZ:
             return (
                 f"CASE WHEN {_STANDARD_TIMESTAMP.format(x=x)} THEN {x} || '+00'"
-                f" WHEN {x} IS NULL THEN '\\N' ELSE {slow} END"
+                f" WHEN {x} IS NULL THEN '' ELSE {slow} END"
             )
         # TEXT, JSON, JSONB: text goes as it is (PostgreSQL validates JSON and lengths).
         return (
-            f"CASE typeof({x}) WHEN 'text' THEN {_COPY_ESCAPE.format(x=x)}"
-            f" WHEN 'null' THEN '\\N' ELSE {slow} END"
+            f"CASE typeof({x}) WHEN 'text' THEN {_CSV_QUOTE.format(x=x)}"
+            f" WHEN 'null' THEN '' ELSE {slow} END"
         )
 
     def source_copy_query(self) -> str:
-        """SQLite: one COPY text line per row for pk BETWEEN ? AND ?, in pk order."""
+        """SQLite: one COPY (CSV) line per row for pk BETWEEN ? AND ?, in pk order."""
         return (
             f"SELECT {self._source_copy_line()} FROM {quote(self.name)}"
             f" WHERE {quote(self.pk)} BETWEEN ? AND ? ORDER BY {quote(self.pk)}"
         )
 
     def _source_copy_line(self) -> str:
-        return "'' || " + " || char(9) || ".join(self._source_copy_field(c) for c in self.columns)
+        return "'' || " + " || ',' || ".join(self._source_copy_field(c) for c in self.columns)
 
     def source_load_query(self) -> str:
         """SQLite: the COPY line and, from the same read of the row, what its checksum needs

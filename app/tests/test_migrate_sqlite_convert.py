@@ -177,9 +177,11 @@ def test_integers_and_floats():
             convert.parse_float(bad)
 
 
-def test_copy_fields_escape_what_copy_text_format_needs():
-    assert convert.copy_field(convert.TEXT, "a\tb\nc\\d\re") == "a\\tb\\nc\\\\d\\re"
-    assert convert.copy_field(convert.TEXT, None) == "\\N"
-    assert convert.copy_field(convert.TEXT, 12) == "12"
-    assert convert.copy_field(convert.JSONB, 42) == "42"
+def test_copy_fields_are_csv():
+    assert convert.copy_field(convert.TEXT, 'a\tb\nc\\d"e') == '"a\tb\nc\\d""e"'
+    assert convert.copy_field(convert.TEXT, "") == '""'  # an empty string, not NULL
+    assert convert.copy_field(convert.TEXT, None) == ""
+    assert convert.copy_field(convert.TEXT, 12) == '"12"'
+    assert convert.copy_field(convert.JSONB, 42) == '"42"'
     assert convert.canonical(convert.TEXT, "héllo") == "5:héllo"
+    assert convert.canonical(convert.TEXT, None) == "\\N"
