@@ -258,6 +258,76 @@ def differing_values(ours_url: str, their_url: str) -> dict:
     return result
 
 
+# Values SQLite holds that the app itself does not write, but older writers did: what each tool
+# makes of them. (run id, started_at as stored in SQLite, started_at the model means, UTC)
+LOOSE_RUNS = (
+    (9001, 0, "1970-01-01 00:00:00+00"),
+    (9002, 1700000000.5, "2023-11-14 22:13:20.5+00"),
+    (9003, "2024-01-01T12:00:00+02:00", "2024-01-01 10:00:00+00"),
+    (9004, "2024-01-01T12:00:00Z", "2024-01-01 12:00:00+00"),
+    (9005, "1999-12-31", "1999-12-31 00:00:00+00"),
+)
+LOOSE_FLAGS = ((1, "true", "true"), (4, "no", "false"))
+
+
+def loose_comparison(databases: Databases, work: Path, meter: CpuMeter) -> dict:
+    """A small fixture with epoch numbers, ISO strings with offsets and 'true'/'no' flags."""
+    import sqlite3
+
+    from app.migrate_sqlite.fixture import generate
+
+    path = work / "loose.db"
+    generate(path, results=500, seed=5)
+    connection = sqlite3.connect(path)
+    with connection:
+        for run_id, started, _ in LOOSE_RUNS:
+            connection.execute(
+                "INSERT INTO validation_runs (id, suite, status, total, passed, failed, warned,"
+                " errored, started_at, created_at) VALUES (?, 'loose', 'passed', 1, 1, 0, 0, 0, ?,"
+                " '2024-01-01 00:00:00')",
+                (run_id, started),
+            )
+        for user_id, flag, _ in LOOSE_FLAGS:
+            connection.execute("UPDATE users SET is_active = ? WHERE id = ?", (flag, user_id))
+    (runs,) = connection.execute("SELECT count(*) FROM validation_runs").fetchone()
+    connection.close()
+    result = {"sqlite_runs": runs}
+    for tool in ("ours", "pgloader"):
+        url = databases.fresh(f"loose_{tool}")
+        try:
+            if tool == "ours":
+                run_ours(path, url, work / "loose-report.json", None, meter)
+            else:
+                run_pgloader(path, url, meter)
+            target = psycopg2.connect(url)
+            with target.cursor() as cursor:
+                cursor.execute("SET TimeZone = 'UTC'")
+                cursor.execute("SELECT count(*) FROM validation_runs")
+                (count,) = cursor.fetchone()
+                cursor.execute(
+                    "SELECT id, started_at::text FROM validation_runs WHERE id = ANY (%s)",
+                    ([r[0] for r in LOOSE_RUNS],),
+                )
+                started = dict(cursor.fetchall())
+                cursor.execute(
+                    "SELECT id, is_active::text FROM users WHERE id = ANY (%s)",
+                    ([f[0] for f in LOOSE_FLAGS],),
+                )
+                flags = dict(cursor.fetchall())
+            target.close()
+        finally:
+            databases.drop(url)
+        result[tool] = {
+            "runs": count,
+            "started_at": {
+                str(run_id): started.get(run_id, "(row missing)") or "NULL"
+                for run_id, _, _ in LOOSE_RUNS
+            },
+            "is_active": {str(user_id): flags.get(user_id) for user_id, _, _ in LOOSE_FLAGS},
+        }
+    return result
+
+
 INTERESTING_COLUMNS = (
     "users.is_active",
     "subscriptions.is_active",
@@ -347,6 +417,32 @@ def markdown(result: dict) -> str:
             )
         )
         lines.append(f"| `{column}` | {found['rows']} | {found['differ']} | {shown} |")
+    loose = result.get("loose_values")
+    if loose:
+        lines += [
+            "",
+            (
+                "## Loose SQLite values (a 500-result fixture plus what older writers left: epoch"
+                f" numbers, ISO strings with offsets, 'true'/'no' flags; {loose['sqlite_runs']} runs)"
+            ),
+            "",
+            "| value in SQLite | the model means | ours | pgloader |",
+            "|---|---|---|---|",
+        ]
+        for run_id, raw, meant in LOOSE_RUNS:
+            lines.append(
+                f"| runs.started_at `{raw!r}` | {meant} | {loose['ours']['started_at'][str(run_id)]}"
+                f" | {loose['pgloader']['started_at'][str(run_id)]} |"
+            )
+        for user_id, raw, meant in LOOSE_FLAGS:
+            lines.append(
+                f"| users.is_active `{raw!r}` | {meant} | {loose['ours']['is_active'][str(user_id)]}"
+                f" | {loose['pgloader']['is_active'][str(user_id)]} |"
+            )
+        lines.append(
+            f"| validation_runs rows | {loose['sqlite_runs']} | {loose['ours']['runs']}"
+            f" | {loose['pgloader']['runs']} |"
+        )
     lines += [
         "",
         (
@@ -433,6 +529,8 @@ def main() -> None:
     with databases.admin.cursor() as cursor:
         cursor.execute("SHOW server_version")
         server = cursor.fetchone()[0]
+    log("loose values: both tools on a small fixture with what older writers left")
+    loose = loose_comparison(databases, work, meter)
     taken = dt.datetime.now(dt.UTC)
     result = {
         "taken_at": taken.isoformat(timespec="seconds"),
@@ -458,6 +556,7 @@ def main() -> None:
         "summary": {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()},
         "schema": schema,
         "pgloader_values_differing_from_ours": values,
+        "loose_values": loose,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"migration-{taken.strftime('%Y%m%dT%H%M%SZ')}"
