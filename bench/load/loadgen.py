@@ -10,7 +10,11 @@ releases /version reported, and a per-second timeline.
 
 A request has failed when it ends in a connection error or timeout, or with a status
 outside 2xx/3xx other than 429. 429s (rate limiting) are counted apart, so a run whose
-client is on the rate-limit allowlists must show none.
+client is on the rate-limit allowlists must show none. One case is not a failure: when the
+server closes a kept-alive connection just as a request goes out on it, without reading it
+(nginx closes its idle connections when it reloads), the request is sent again once on a
+new connection, as browsers do (RFC 9112, 9.3.1); the summary counts these
+(retried_on_closed_connection).
 
 Run it with the tooling venv (it needs `requests`):
 
@@ -76,10 +80,12 @@ KINDS = {
 
 @dataclass
 class Result:
-    at: float  # seconds since the first request was due
+    at: float  # seconds since the first request was due, when this one left
     kind: str
     status: int | None
-    latency_ms: float
+    latency_ms: float  # from leaving to the last byte of the answer
+    lag_ms: float = 0.0  # how late it left: every worker was still busy when it was due
+    retried: bool = False  # sent again after the server closed the connection unanswered
     error: str = ""
     release: str = ""
 
@@ -134,6 +140,12 @@ def latency_stats(values: list[float]) -> dict:
     }
 
 
+def closed_before_answering(exc: requests.ConnectionError) -> bool:
+    """The connection ended before a single byte of answer: http.client's
+    RemoteDisconnected, raised when a kept-alive connection was closed by the server."""
+    return "RemoteDisconnected" in repr(exc)
+
+
 def outcome(result: Result) -> str:
     if result.status is None:
         return "failed"
@@ -177,6 +189,7 @@ class LoadGenerator:
                 urljoin(self.base, "auth/register"),
                 json={"email": self.email, "password": self.password},
                 timeout=self.args.timeout,
+                verify=self.verify,
             )
             if reply.status_code != 201:
                 raise SetupError(f"register answered {reply.status_code}: {reply.text[:200]}")
@@ -190,6 +203,7 @@ class LoadGenerator:
             urljoin(self.base, "auth/login"),
             json={"email": self.email, "password": self.password},
             timeout=self.args.timeout,
+            verify=self.verify,
         )
         if reply.status_code != 200:
             raise SetupError(f"login answered {reply.status_code}: {reply.text[:200]}")
@@ -199,7 +213,7 @@ class LoadGenerator:
         self.identity.token_expires = time.monotonic() + max(body.get("expires_in", 900) - 60, 30)
 
     def form_login(self, http: requests.Session) -> dict:
-        page = http.get(urljoin(self.base, "login"), timeout=self.args.timeout)
+        page = http.get(urljoin(self.base, "login"), timeout=self.args.timeout, verify=self.verify)
         marker = 'name="csrf" value="'
         start = page.text.find(marker)
         if page.status_code != 200 or start < 0:
@@ -210,6 +224,7 @@ class LoadGenerator:
             data={"csrf": csrf, "email": self.email, "password": self.password},
             allow_redirects=False,
             timeout=self.args.timeout,
+            verify=self.verify,
         )
         if reply.status_code != 302:
             raise SetupError(f"dashboard login answered {reply.status_code}")
@@ -240,12 +255,18 @@ class LoadGenerator:
             "results": results,
         }
 
-    def send(self, sequence: int, name: str) -> None:
+    def send(self, sequence: int, name: str, due: float) -> None:
         kind = KINDS[name]
         session = self.session()
         headers, cookies, body = {}, None, None
         started = time.monotonic()
-        result = Result(at=started - self.t0, kind=name, status=None, latency_ms=0.0)
+        result = Result(
+            at=started - self.t0,
+            kind=name,
+            status=None,
+            latency_ms=0.0,
+            lag_ms=max(started - due, 0.0) * 1000,
+        )
         try:
             if kind.auth == "token":
                 headers["Authorization"] = f"Bearer {self.token()}"
@@ -253,15 +274,26 @@ class LoadGenerator:
                 cookies = self.identity.cookies
             if kind.method == "POST":
                 body = self.run_payload(sequence)
-            reply = session.request(
-                kind.method,
-                urljoin(self.base, kind.path.lstrip("/")),
-                headers=headers,
-                cookies=cookies,
-                json=body,
-                allow_redirects=False,
-                timeout=self.args.timeout,
-            )
+            request = {
+                "method": kind.method,
+                "url": urljoin(self.base, kind.path.lstrip("/")),
+                "headers": headers,
+                "cookies": cookies,
+                "json": body,
+                "allow_redirects": False,
+                "timeout": self.args.timeout,
+                "verify": self.verify,
+            }
+            try:
+                reply = session.request(**request)
+            except requests.ConnectionError as exc:
+                if not closed_before_answering(exc):
+                    raise
+                # The server closed a kept-alive connection as the request went out on
+                # it (nginx does so to idle connections when it reloads) and read none of
+                # it: send it again, once, on a new connection, as browsers do.
+                result.retried = True
+                reply = session.request(**request)
             result.status = reply.status_code
             if name == "version" and reply.status_code == 200:
                 result.release = str(reply.json().get("release", ""))
@@ -289,35 +321,35 @@ class LoadGenerator:
         names = [name for name, weight in self.args.mix.items() for _ in range(weight)]
         rng = random.Random(self.args.seed)
         interval = 1.0 / self.args.rate
-        with ThreadPoolExecutor(max_workers=self.args.workers) as pool:
-            self.t0 = time.monotonic()
-            if self.args.ready_file:
-                Path(self.args.ready_file).write_text(str(time.time()))
-            sequence = 0
-            max_lag = 0.0
-            last_progress = self.t0
-            while True:
-                due = self.t0 + sequence * interval
-                now = time.monotonic()
-                if self.should_stop(now):
-                    break
-                if due > now:
-                    self.stop.wait(due - now)
-                    continue
-                max_lag = max(max_lag, now - due)
-                pool.submit(self.send, sequence, rng.choice(names))
-                sequence += 1
-                if self.args.progress and now - last_progress >= self.args.progress:
-                    last_progress = now
-                    self.print_progress(now)
-            ended = time.monotonic()
-        return self.summary(sequence, ended - self.t0, max_lag)
+        pool = ThreadPoolExecutor(max_workers=self.args.workers)
+        self.t0 = time.monotonic()
+        if self.args.ready_file:
+            Path(self.args.ready_file).write_text(str(time.time()))
+        sequence = 0
+        last_progress = self.t0
+        while True:
+            due = self.t0 + sequence * interval
+            now = time.monotonic()
+            if self.should_stop(now):
+                break
+            if due > now:
+                self.stop.wait(due - now)
+                continue
+            pool.submit(self.send, sequence, rng.choice(names), due)
+            sequence += 1
+            if self.args.progress and now - last_progress >= self.args.progress:
+                last_progress = now
+                self.print_progress(now)
+        ended = time.monotonic()
+        # Requests in flight finish; those still waiting for a worker are not sent.
+        pool.shutdown(wait=True, cancel_futures=True)
+        return self.summary(sequence, ended - self.t0)
 
     def print_progress(self, now: float) -> None:
         with self.results_lock:
             counts = Counter(outcome(result) for result in self.results)
         print(
-            f"loadgen: {now - self.t0:6.1f}s sent={sum(counts.values())} ok={counts['ok']}"
+            f"loadgen: {now - self.t0:6.1f}s done={sum(counts.values())} ok={counts['ok']}"
             f" failed={counts['failed']} 429={counts['rate_limited']}",
             file=sys.stderr,
             flush=True,
@@ -325,7 +357,7 @@ class LoadGenerator:
 
     # --- the report -----------------------------------------------------------------
 
-    def summary(self, sent: int, elapsed: float, max_lag: float) -> dict:
+    def summary(self, due: int, elapsed: float) -> dict:
         results = sorted(self.results, key=lambda result: result.at)
         outcomes = Counter(outcome(result) for result in results)
         by_kind = defaultdict(list)
@@ -341,13 +373,16 @@ class LoadGenerator:
             "started_at": self.started_at,
             "rate_requested": self.args.rate,
             "duration_s": round(elapsed, 2),
+            # Requests that left per second, while the generator ran.
             "rate_achieved": round(len(results) / elapsed, 1) if elapsed else 0.0,
             "mix": self.args.mix,
-            "sent": sent,
+            "due": due,
             "completed": len(results),
+            "not_sent": due - len(results),
             "ok": outcomes["ok"],
             "failed": outcomes["failed"],
             "rate_limited": outcomes["rate_limited"],
+            "retried_on_closed_connection": sum(result.retried for result in results),
             "by_status": {
                 str(status): count
                 for status, count in sorted(
@@ -355,7 +390,7 @@ class LoadGenerator:
                 )
             },
             "latency_ms": latency_stats([result.latency_ms for result in results]),
-            "max_schedule_lag_ms": round(max_lag * 1000, 1),
+            "lag_ms": latency_stats([result.lag_ms for result in results]),
             "by_kind": {
                 name: {
                     "method": KINDS[name].method,
@@ -394,7 +429,9 @@ def print_table(summary: dict) -> None:
         f"loadgen: {summary['completed']} requests in {summary['duration_s']} s"
         f" ({summary['rate_achieved']}/s of {summary['rate_requested']}/s):"
         f" ok {summary['ok']}, failed {summary['failed']}, 429 {summary['rate_limited']};"
-        f" p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, p99 {lat.get('p99')} ms",
+        f" p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, p99 {lat.get('p99')} ms;"
+        f" left late by up to {summary['lag_ms'].get('max')} ms, {summary['not_sent']} not sent,"
+        f" {summary['retried_on_closed_connection']} sent again on a new connection",
         file=sys.stderr,
     )
     for name, kind in summary["by_kind"].items():
@@ -428,8 +465,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"kind=weight,... (default {DEFAULT_MIX})",
     )
     parser.add_argument("--out", help="write the JSON summary here (default: stdout)")
-    parser.add_argument("--workers", type=int, default=64, help="concurrent requests at most (64)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="per request, seconds (10)")
+    parser.add_argument(
+        "--workers", type=int, default=128, help="concurrent requests at most (128)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="per request, seconds (60: nginx's proxy_read_timeout, so nginx's 504 decides)",
+    )
     parser.add_argument("--insecure", action="store_true", help="accept any TLS certificate")
     parser.add_argument("--ca-file", help="CA bundle to verify the server's certificate with")
     parser.add_argument("--email", help="existing account to use (default: register a new one)")

@@ -1,9 +1,9 @@
 """Helpers of the stack test: run playbooks on the lab, run the load generator, ask hosts.
 
 Everything goes through what an operator uses: `ansible-playbook -i inventories/lab ...`
-with the repository's ansible.cfg, and HTTP through lb1's ports on 127.0.0.1. Each
-playbook's output is kept in .cache/test-stack/<step>.log, and the durations and load
-figures of the run in .cache/test-stack/report.json.
+with the repository's ansible.cfg, and HTTP through the load balancer's ports on 127.0.0.1.
+Each playbook's output is kept in .cache/test-stack/<stack|single>-<step>.log, and the
+durations and load figures of the run in .cache/test-stack/report-<stack|single>.json.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ class Stack:
     """State shared by the ordered tests of one run, and the report they fill."""
 
     run_id: str
+    # The inventory sources every command gets: the five-host lab by default.
+    inventory: tuple[str, ...] = ("inventories/lab",)
     report: dict = field(default_factory=dict)
 
     @property
@@ -71,10 +73,18 @@ class Stack:
     def broken(self) -> str:
         return f"stack-{self.run_id}-broken"
 
+    @property
+    def inventory_args(self) -> list[str]:
+        return [arg for source in self.inventory for arg in ("-i", source)]
+
+    @property
+    def name(self) -> str:
+        return "single" if "inventories/single" in self.inventory else "stack"
+
     def record(self, key: str, value) -> None:
         self.report[key] = value
         WORK.mkdir(parents=True, exist_ok=True)
-        (WORK / "report.json").write_text(json.dumps(self.report, indent=2) + "\n")
+        (WORK / f"report-{self.name}.json").write_text(json.dumps(self.report, indent=2) + "\n")
 
     def playbook(self, name: str, *args: str, check: bool = True) -> PlaybookRun:
         """Run ansible-playbook -i inventories/lab ARGS; its output goes to <name>.log."""
@@ -88,7 +98,7 @@ class Stack:
         }
         started = time.monotonic()
         result = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), "-i", "inventories/lab", *args],
+            [str(VENV_BIN / "ansible-playbook"), *self.inventory_args, *args],
             check=False,
             cwd=ROOT,
             env=env,
@@ -97,7 +107,7 @@ class Stack:
         )
         seconds = round(time.monotonic() - started, 1)
         output = result.stdout + result.stderr
-        (WORK / f"{name}.log").write_text(output)
+        (WORK / f"{self.name}-{name}.log").write_text(output)
         run = PlaybookRun(name, result.returncode, output, seconds)
         self.record(f"{name}_seconds", seconds)
         if check:
@@ -107,7 +117,7 @@ class Stack:
     def adhoc(self, pattern: str, module: str, args: str) -> dict[str, dict]:
         """Run one module on the lab hosts of PATTERN; {host: its result}."""
         result = subprocess.run(
-            [str(VENV_BIN / "ansible"), "-i", "inventories/lab", pattern, "-m", module, "-a", args],
+            [str(VENV_BIN / "ansible"), *self.inventory_args, pattern, "-m", module, "-a", args],
             check=False,
             cwd=ROOT,
             env={
@@ -166,6 +176,11 @@ class LoadGenerator:
                 str(self.ready),
                 "--progress",
                 "10",
+                # Above nginx's proxy_read_timeout (60 s): slowness is nginx's to judge (504).
+                "--timeout",
+                "65",
+                "--workers",
+                "256",
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -192,7 +207,17 @@ class LoadGenerator:
 
 @pytest.fixture(scope="session")
 def stack() -> Stack:
+    """The five-host lab (inventories/lab)."""
     return Stack(run_id=time.strftime("%Y%m%d%H%M%S"))
+
+
+@pytest.fixture(scope="session")
+def single() -> Stack:
+    """inventories/single on one lab container of its own (tests/single/lab.yml)."""
+    return Stack(
+        run_id=time.strftime("%Y%m%d%H%M%S"),
+        inventory=("inventories/single", "tests/single/lab.yml"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -206,22 +231,24 @@ def artifacts(stack):
 
 
 def make_broken_artifact(source: Path, release: str, dest: Path) -> Path:
-    """A copy of a good release whose app loads (so the release step's load check passes)
-    but can never become ready: it connects to PostgreSQL on port 1, so /health/ready
-    answers 503 and the switch's health gate fails on the first host."""
+    """A copy of a good release that installs, loads (the release step's check passes) and
+    migrates, but never becomes ready: its /health/ready raises, so the switch's health
+    gate fails on the first host it reaches."""
     target = dest / f"lvd-{release}.tar.gz"
+    marker = (
+        '    """Readiness: the database and Redis answer. 503 names the one that does not."""\n'
+    )
     with tarfile.open(source) as src, tarfile.open(target, "w:gz") as out:
         for member in src.getmembers():
             data = src.extractfile(member) if member.isfile() else None
             if member.name == "RELEASE":
                 payload = (release + "\n").encode()
-            elif member.name == "app/config.py":
+            elif member.name == "app/health/routes.py":
                 text = data.read().decode()
+                assert marker in text, "app/health/routes.py changed: update the breakage"
                 payload = text.replace(
-                    '"postgresql+psycopg2://" + url.removeprefix(scheme)',
-                    '"postgresql+psycopg2://" + url.removeprefix(scheme).replace(":5432/", ":1/")',
+                    marker, marker + '    raise RuntimeError("this release cannot start")\n'
                 ).encode()
-                assert payload != text.encode(), "app/config.py changed: update the breakage"
             else:
                 out.addfile(member, data)
                 continue

@@ -1,0 +1,61 @@
+"""inventories/single (the seed's single box: one host in all four groups) on one lab
+container of its own, beside the five-host lab: it converges from nothing, a second run
+changes nothing, the dashboard answers through its nginx, a deploy switches the release
+(no load balancer to drain: the systemd socket holds connections during the restart),
+verify.yml passes. The container is removed at the end.
+"""
+
+from __future__ import annotations
+
+import requests
+import urllib3
+from conftest import ROOT
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+URL = "https://127.0.0.1:8543"
+
+
+def releases(single) -> dict[str, str]:
+    hosts = single.adhoc(
+        "appservers",
+        "ansible.builtin.uri",
+        "url=http://{{ lvd_private_address }}:{{ lvd_app_port }}/version",
+    )
+    return {host: result["json"]["release"] for host, result in hosts.items()}
+
+
+def test_single_box_from_nothing(single):
+    single.playbook("lab-down-before", "playbooks/lab-down.yml")
+    single.playbook("lab-up", "playbooks/lab-up.yml")
+    single.playbook("site-first", "site.yml", "-e", f"app_version={single.v1}")
+    assert releases(single) == {"dashboard.example.com": single.v1}
+
+
+def test_single_box_second_run_changes_nothing(single):
+    run = single.playbook("site-second", "site.yml")
+    changed = {host: counts for host, counts in run.recap().items() if counts["changed"]}
+    assert not changed, f"second run changed something: {changed}\n{run.tail(80)}"
+
+
+def test_single_box_serves_through_its_nginx(single):
+    assert requests.get(f"{URL}/health", verify=False, timeout=10).status_code == 200
+    page = requests.get(f"{URL}/login", verify=False, timeout=10)
+    assert page.status_code == 200 and 'name="csrf"' in page.text
+    static = requests.get(f"{URL}/static/dashboard.js", verify=False, timeout=10)
+    assert static.status_code == 200
+
+
+def test_single_box_deploys_and_verifies(single):
+    try:
+        single.playbook("deploy-v2", "playbooks/deploy.yml", "-e", f"app_version={single.v2}")
+        assert releases(single) == {"dashboard.example.com": single.v2}
+        single.playbook("verify", "playbooks/verify.yml", "-e", "verify_smoke=true")
+    finally:
+        for release in (single.v1, single.v2):
+            for suffix in (".tar.gz", ".tar.gz.sha256"):
+                (ROOT / "dist" / f"lvd-{release}{suffix}").unlink(missing_ok=True)
+
+
+def test_single_box_is_removed(single):
+    single.playbook("lab-down", "playbooks/lab-down.yml")
