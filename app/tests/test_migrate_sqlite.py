@@ -135,9 +135,9 @@ def schema_of(url: str) -> set[tuple]:
 
 
 def write_counters(url: str) -> int:
-    """Rows inserted, updated or deleted in the database so far (all tables, all schemas)."""
+    """Rows inserted, updated or deleted in the app's tables so far (catalog upkeep aside)."""
     rows = query(
-        url, "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_all_tables"
+        url, "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
     )
     return int(rows[0][0])
 
