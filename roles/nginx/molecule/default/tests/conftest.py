@@ -59,6 +59,21 @@ def codes_and_backends(host, url, count, *curl_args):
     return [tuple((line.split() + ["-"])[:2]) for line in out.splitlines()]
 
 
+def start_backend(host, port):
+    """Start a test backend and return once it answers on its port.
+
+    `systemctl start` returns when the process is forked, before it listens;
+    a request in that gap is refused, nginx counts a failure against the
+    backend and a hashed (sticky) client is moved to the other one.
+    """
+    host.check_output(f"systemctl start lvd-test-backend@{port}")
+    host.check_output(
+        "for i in $(seq 100); do"
+        f" curl -sf -o /dev/null http://127.0.0.1:{port}/ && exit 0; sleep 0.1;"
+        f" done; echo 'backend {port} never answered' >&2; exit 1"
+    )
+
+
 def bodies(host, url, count):
     """Send `count` GETs and return the backends' bodies parsed as key=value."""
     cmd = ["curl", "-sk", "--max-time", "60", *([url] * count)]

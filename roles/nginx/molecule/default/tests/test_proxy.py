@@ -2,7 +2,7 @@
 
 import uuid
 
-from conftest import BASE, bodies, codes_and_backends, fetch
+from conftest import BASE, bodies, codes_and_backends, fetch, start_backend
 
 SECURITY_HEADERS = (
     "x-frame-options",
@@ -69,13 +69,15 @@ def test_a_stopped_backend_costs_no_failed_get(host):
     try:
         answers = codes_and_backends(host, BASE + "/", 100)
     finally:
-        host.check_output("systemctl start lvd-test-backend@9002")
+        start_backend(host, 9002)
     assert len(answers) == 100
     assert [code for code, _ in answers] == ["200"] * 100
     assert {backend for _, backend in answers} == {"9001"}
 
 
 def test_socketio_requests_of_one_client_stick_to_one_backend(host):
+    for port in (9001, 9002):
+        start_backend(host, port)  # both up: stickiness, not a fallback
     url = BASE + "/socket.io/?EIO=4&transport=polling"
     answers = codes_and_backends(host, url, 12)
     assert {code for code, _ in answers} == {"200"}
