@@ -74,15 +74,32 @@ def pinned_requirements(path: Path) -> list[str]:
 
 
 def download_wheels(requirements: Path, wheelhouse: Path) -> None:
+    """Wheels of every pin, environment markers ignored.
+
+    pip evaluates a marker against the Python running it, not the one named by
+    --python-version: `async-timeout ; python_full_version < "3.11.3"` would be
+    skipped here (3.11.7) although Debian 12's 3.11.2 needs it. So the markers
+    are stripped for the download, and the host's pip evaluates them at install.
+    """
     pip = [sys.executable, "-m", "pip"]
+    pins = [line.split(";", 1)[0].strip() for line in pinned_requirements(requirements)]
+    unmarked = wheelhouse.parent / f"{wheelhouse.name}.requirements.txt"
+    unmarked.write_text("\n".join(pins) + "\n")
+    try:
+        _download(pip, pins, unmarked, wheelhouse)
+    finally:
+        unmarked.unlink()
+
+
+def _download(pip: list[str], pins: list[str], unmarked: Path, wheelhouse: Path) -> None:
     for python, glibc in TARGETS:
         log(f"downloading wheels for CPython {python}")
         cmd = [*pip, "download", "--quiet", "--no-deps", "--dest", str(wheelhouse)]
-        batch = run([*cmd, *target_args(python, glibc), "-r", str(requirements)], check=False)
+        batch = run([*cmd, *target_args(python, glibc), "-r", str(unmarked)], check=False)
         if batch.returncode == 0:
             continue
         # Some pin has no wheel: find it, and build it only if it is pure Python.
-        for requirement in pinned_requirements(requirements):
+        for requirement in pins:
             single = run([*cmd, *target_args(python, glibc), requirement], check=False)
             if single.returncode == 0:
                 continue
