@@ -73,6 +73,9 @@ def test_app_user_can_do_what_the_app_does(app_client):
     pipe.hset("test:unacked_hash", "t", "job")
     pipe.execute()
     assert app_client.brpop(["test:queue"], timeout=1) == (b"test:queue", b"job")
+    # kombu's Redis transport: a Lua script that reads the server's clock.
+    clock = app_client.register_script("return redis.call('time')[1]")
+    assert int(clock()) > 1_700_000_000
     # Socket.IO's message queue: pub/sub.
     pubsub = app_client.pubsub()
     pubsub.subscribe("lvd-socketio")
