@@ -114,25 +114,41 @@ class Stack:
             assert run.returncode == 0, f"{name} failed (rc {run.returncode}):\n{run.tail()}"
         return run
 
-    def adhoc(self, pattern: str, module: str, args: str) -> dict[str, dict]:
-        """Run one module on the lab hosts of PATTERN; {host: its result}."""
+    def adhoc(self, pattern: str, module: str, args: dict) -> dict[str, dict]:
+        """Run one module on the hosts of PATTERN, after their network facts (the
+        inventory's addresses come from them); {host: its result}."""
+        WORK.mkdir(parents=True, exist_ok=True)
+        play = WORK / "adhoc.yml"
+        play.write_text(
+            json.dumps(
+                [
+                    {
+                        "name": "ad hoc",
+                        "hosts": pattern,
+                        "gather_facts": True,
+                        "gather_subset": ["!all", "network"],
+                        "tasks": [{"name": "the module", module: args}],
+                    }
+                ]
+            )
+        )
         result = subprocess.run(
-            [str(VENV_BIN / "ansible"), *self.inventory_args, pattern, "-m", module, "-a", args],
+            [str(VENV_BIN / "ansible-playbook"), *self.inventory_args, str(play)],
             check=False,
             cwd=ROOT,
             env={
                 **os.environ,
                 "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-                "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
                 "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-                "ANSIBLE_CALLBACKS_ENABLED": "",
+                "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
             },
             capture_output=True,
             text=True,
         )
-        hosts = json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]
-        failed = {host: res for host, res in hosts.items() if res.get("failed")}
-        assert not failed, f"{module} {args} failed on {sorted(failed)}: {failed}"
+        assert result.stdout.strip(), f"ansible-playbook printed nothing: {result.stderr}"
+        hosts = json.loads(result.stdout)["plays"][0]["tasks"][-1]["hosts"]
+        failed = {host: res.get("msg") for host, res in hosts.items() if res.get("failed")}
+        assert not failed, f"{module} failed on {sorted(failed)}: {failed}"
         return hosts
 
     def app_releases(self) -> dict[str, str]:
@@ -140,13 +156,13 @@ class Stack:
         hosts = self.adhoc(
             "appservers",
             "ansible.builtin.uri",
-            "url=http://{{ lvd_private_address }}:{{ lvd_app_port }}/version",
+            {"url": "http://{{ lvd_private_address }}:{{ lvd_app_port }}/version"},
         )
         return {host: result["json"]["release"] for host, result in sorted(hosts.items())}
 
     def host_command(self, host: str, command: str) -> str:
         """Run a shell command on one lab host as root; return its stdout."""
-        return self.adhoc(host, "ansible.builtin.shell", command)[host]["stdout"].strip()
+        return self.adhoc(host, "ansible.builtin.shell", {"cmd": command})[host]["stdout"].strip()
 
 
 class LoadGenerator:

@@ -20,7 +20,7 @@ def releases(single) -> dict[str, str]:
     hosts = single.adhoc(
         "appservers",
         "ansible.builtin.uri",
-        "url=http://{{ lvd_private_address }}:{{ lvd_app_port }}/version",
+        {"url": "http://{{ lvd_private_address }}:{{ lvd_app_port }}/version"},
     )
     return {host: result["json"]["release"] for host, result in hosts.items()}
 
