@@ -44,8 +44,10 @@ READ_WEIGHTS = [weight for _, _, weight, _ in READS]
 def _log_in(environment, **_kwargs) -> None:
     """One account for all users (a CI service token): setup work stays out of the stats."""
     host = environment.host.rstrip("/")
-    credentials = {"email": f"bench-{uuid.uuid4().hex[:12]}@example.com",
-                   "password": "bench-" + uuid.uuid4().hex}
+    credentials = {
+        "email": f"bench-{uuid.uuid4().hex[:12]}@example.com",
+        "password": "bench-" + uuid.uuid4().hex,
+    }
     reply = requests.post(f"{host}/auth/register", json=credentials, timeout=30)
     reply.raise_for_status()
     login = requests.post(f"{host}/auth/login", json=credentials, timeout=30)
@@ -70,10 +72,17 @@ class DashboardUser(FastHttpUser):
 
     def post_run(self) -> None:
         results = [
-            {"name": f"check_{i}", "status": random.choice(STATUSES),
-             "duration_ms": round(random.uniform(1, 500), 1)}
+            {
+                "name": f"check_{i}",
+                "status": random.choice(STATUSES),
+                "duration_ms": round(random.uniform(1, 500), 1),
+            }
             for i in range(random.randint(1, 8))
         ]
-        body = {"suite": f"bench-{random.randint(1, 5)}", "environment": "bench",
-                "git_ref": uuid.uuid4().hex[:8], "results": results}
+        body = {
+            "suite": f"bench-{random.randint(1, 5)}",
+            "environment": "bench",
+            "git_ref": uuid.uuid4().hex[:8],
+            "results": results,
+        }
         self.client.post("/api/runs", json=body, name="POST /api/runs", headers=self.headers)
