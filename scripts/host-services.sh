@@ -95,6 +95,9 @@ redis_ping() {
 
 start_redis() {
   redis_ping && return 0
+  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    die "port $REDIS_PORT answers, but not to this checkout's password (another checkout's test Redis?): stop it, or set LVD_TEST_REDIS_PORT"
+  fi
   log "starting redis-server on 127.0.0.1:$REDIS_PORT"
   mkdir -p "$STATE/redis"
   # A config file keeps the password off the process list.
