@@ -37,6 +37,9 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "stack"))
+from ansible_run import run_playbook
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 VENV = ROOT / ".venv" / "bin"
@@ -206,32 +209,14 @@ def bench_traffic(seconds: int) -> dict:
 
 
 SINGLE = ["-i", "inventories/single", "-i", "tests/single/lab.yml"]
-RECAP = re.compile(
-    r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE
-)
 
 
 def playbook(*args: str) -> tuple[float, dict[str, int]]:
     """ansible-playbook ARGS from the repository; (seconds, {host: changed})."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        PATH=f"{VENV}:{os.environ['PATH']}",
-    )
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(VENV / "ansible-playbook"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = round(time.monotonic() - started, 1)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ansible-playbook {' '.join(args)} failed:\n{proc.stdout[-3000:]}")
-    return seconds, {host: int(changed) for host, changed, _, _ in RECAP.findall(proc.stdout)}
+    run = run_playbook("bench", *args)
+    if run.returncode != 0:
+        raise RuntimeError(f"ansible-playbook {' '.join(args)} failed:\n{run.tail()}")
+    return run.seconds, {host: counts["changed"] for host, counts in run.recap().items()}
 
 
 def bench_ansible(rounds: int) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,35 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ansible_run import ROOT, VENV_BIN, PlaybookRun, run_playbook
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
 WORK = ROOT / ".cache" / "test-stack"
 HTTP_URL = f"http://127.0.0.1:{os.environ.get('LAB_HTTP_PORT', '8080')}"
 HTTPS_URL = f"https://127.0.0.1:{os.environ.get('LAB_HTTPS_PORT', '8443')}"
 # The issue's floor is 50 requests/s through lb1 for the whole deploy.
 LOAD_RATE = float(os.environ.get("LVD_STACK_LOAD_RATE", "60"))
-RECAP = re.compile(
-    r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE
-)
-
-
-@dataclass
-class PlaybookRun:
-    name: str
-    returncode: int
-    output: str
-    seconds: float
-
-    def recap(self) -> dict[str, dict[str, int]]:
-        """{host: {changed, unreachable, failed}} from the PLAY RECAP."""
-        return {
-            host: {"changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
-            for host, changed, unreachable, failed in RECAP.findall(self.output)
-        }
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.output.splitlines()[-lines:])
 
 
 @dataclass
@@ -89,27 +66,9 @@ class Stack:
     def playbook(self, name: str, *args: str, check: bool = True) -> PlaybookRun:
         """Run ansible-playbook -i inventories/lab ARGS; its output goes to <name>.log."""
         WORK.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1",
-            "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-        }
-        started = time.monotonic()
-        result = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), *self.inventory_args, *args],
-            check=False,
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        seconds = round(time.monotonic() - started, 1)
-        output = result.stdout + result.stderr
-        (WORK / f"{self.name}-{name}.log").write_text(output)
-        run = PlaybookRun(name, result.returncode, output, seconds)
-        self.record(f"{name}_seconds", seconds)
+        run = run_playbook(name, *self.inventory_args, *args)
+        (WORK / f"{self.name}-{name}.log").write_text(run.output)
+        self.record(f"{name}_seconds", run.seconds)
         if check:
             assert run.returncode == 0, f"{name} failed (rc {run.returncode}):\n{run.tail()}"
         return run

@@ -1,0 +1,59 @@
+"""One `ansible-playbook` run from the repository, as an operator types it, timed.
+
+Shared by the stack test (tests/stack/conftest.py) and the benchmarks (bench/run.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+RECAP = re.compile(
+    r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE
+)
+
+
+@dataclass
+class PlaybookRun:
+    name: str
+    returncode: int
+    output: str
+    seconds: float
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """{host: {changed, unreachable, failed}} from the PLAY RECAP."""
+        return {
+            host: {"changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
+            for host, changed, unreachable, failed in RECAP.findall(self.output)
+        }
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+def run_playbook(name: str, *args: str) -> PlaybookRun:
+    """ansible-playbook ARGS in the repository with its ansible.cfg, without colour."""
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), *args],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = round(time.monotonic() - started, 1)
+    return PlaybookRun(name, result.returncode, result.stdout + result.stderr, seconds)
