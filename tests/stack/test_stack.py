@@ -24,11 +24,17 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 PASSWORD = "stack-test-password-1"
 
 
-def assert_no_failed_requests(load: dict, step: str) -> None:
+def assert_no_failed_requests(stack, load: dict, step: str) -> None:
     assert load["completed"] > 0, f"{step}: the load generator sent nothing"
-    assert load["failed"] == 0, (
-        f"{step}: {load['failed']} of {load['completed']} requests failed: {load['failure_samples']}"
-    )
+    if load["failed"]:
+        # What nginx saw of the backends: the first thing to read when this fails.
+        upstream_errors = stack.host_command(
+            "lb1", "grep -E 'upstream|no live' /var/log/nginx/error.log | tail -n 20 || true"
+        )
+        pytest.fail(
+            f"{step}: {load['failed']} of {load['completed']} requests failed: "
+            f"{load['failure_samples']}\nlb1 error.log, upstream lines:\n{upstream_errors}"
+        )
     assert load["rate_limited"] == 0, f"{step}: {load['rate_limited']} requests got 429"
     assert load["rate_achieved"] >= 50, f"{step}: only {load['rate_achieved']} requests/s"
 
@@ -179,7 +185,7 @@ def test_deploy_v2_under_load_fails_no_request(stack, artifacts):
         result = load.stop()
     artifacts["v2"] = ROOT / "dist" / f"lvd-{stack.v2}.tar.gz"
     stack.record("load_deploy", summarize_load(result))
-    assert_no_failed_requests(result, "deploy")
+    assert_no_failed_requests(stack, result, "deploy")
     assert stack.app_releases() == {"app1": stack.v2, "app2": stack.v2}
     assert set(result["releases_seen"]) == {stack.v1, stack.v2}
 
@@ -191,7 +197,7 @@ def test_rollback_to_v1_under_load_fails_no_request(stack):
     finally:
         result = load.stop()
     stack.record("load_rollback", summarize_load(result))
-    assert_no_failed_requests(result, "rollback")
+    assert_no_failed_requests(stack, result, "rollback")
     assert stack.app_releases() == {"app1": stack.v1, "app2": stack.v1}
 
 
@@ -221,7 +227,7 @@ def test_a_release_that_cannot_start_stops_at_the_first_host(stack, artifacts):
     assert recap["app1"]["failed"] == 1 and recap["app2"]["failed"] == 0, recap
     # app1 went back, app2 never switched: both still run v1 and answered throughout.
     assert stack.app_releases() == {"app1": stack.v1, "app2": stack.v1}
-    assert_no_failed_requests(result, "broken deploy")
+    assert_no_failed_requests(stack, result, "broken deploy")
     assert stack.host_command("app2", "cat /srv/lvd/releases.log") == history_before
     assert (
         stack.host_command(
