@@ -21,14 +21,18 @@ See app/migrate_sqlite/README.md for the design; in short:
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import multiprocessing
+import multiprocessing.util
 import os
+import signal
 import sqlite3
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from hashlib import md5
 
@@ -40,7 +44,14 @@ from app.migrate_sqlite import convert
 from app.migrate_sqlite import report as status
 from app.migrate_sqlite import source as sqlite_side
 from app.migrate_sqlite import target as pg
-from app.migrate_sqlite.plan import JSONB_MD5_SQL, PlanError, Table, load_table, quote
+from app.migrate_sqlite.plan import (
+    JSON_SEPARATOR,
+    JSONB_MD5_SQL,
+    PlanError,
+    Table,
+    load_table,
+    quote,
+)
 from app.migrate_sqlite.report import BadRow, Report
 from app.migrate_sqlite.source import CopyStream, Source, SourceError
 
@@ -146,6 +157,8 @@ class Migration:
         self.echo_lock = threading.Lock()
         self.bad_rows: list[BadRow] = []
         self.main = None
+        self.rows_deleted_from: set[str] = set()  # tables finalising deleted orphans from
+        self._source_changed: bool | None = None  # taken beside the verification
 
     # --- entry point -------------------------------------------------------------------------------
 
@@ -270,24 +283,35 @@ class Migration:
             )
 
         step = time.perf_counter()
-        self._finalize(plans)
-        self._phase("finalize", step)
-
-        step = time.perf_counter()
         with main.cursor() as cursor:
-            state = pg.read_state(cursor)
-            fingerprint = pg.schema_fingerprint(cursor, names)
             segments = pg.segments(cursor)
-            skipped = pg.skipped(cursor)
         main.commit()
-        if fingerprint != state["schema_fingerprint"]:
-            raise MigrationError(
-                "the app tables' constraints and indexes differ from what `alembic upgrade head`"
-                " created before the load (run again to restore the rest)"
-            )
-        ok = self._verify(source, plans, segments, skipped)
+        # PostgreSQL's side of the checksums starts as soon as the primary keys are back and
+        # runs beside the rest of the finalising (indexes, foreign keys, ANALYZE): reads that
+        # none of it blocks. A table finalising deletes rows from (--skip-bad-rows orphans) is
+        # checksummed again afterwards, so the verification is always of the final rows.
+        early = _EarlyChecksums(self, self._units(plans, segments))
+        try:
+            self._finalize(plans, on_keys_restored=early.start)
+            self._phase("finalize", step)
+
+            step = time.perf_counter()
+            with main.cursor() as cursor:
+                state = pg.read_state(cursor)
+                fingerprint = pg.schema_fingerprint(cursor, names)
+                segments = pg.segments(cursor)
+                skipped = pg.skipped(cursor)
+            main.commit()
+            if fingerprint != state["schema_fingerprint"]:
+                raise MigrationError(
+                    "the app tables' constraints and indexes differ from what `alembic upgrade"
+                    " head` created before the load (run again to restore the rest)"
+                )
+            ok = self._verify(source, plans, segments, skipped, early=early)
+        finally:
+            early.close()
         self._phase("verify", step)
-        if source.changed():
+        if self._source_changed if self._source_changed is not None else source.changed():
             raise MigrationError(
                 f"{source.path} changed during the migration: stop the app that writes to it"
                 " and run again with --force"
@@ -538,13 +562,37 @@ class Migration:
             f"copying {sum(s['source_rows'] for s in pending)} rows in {len(pending)}"
             f" segments with {self.jobs} workers"
         )
-        workers = _Workers(self.url, source, readonly=False)
+        if "fork" not in multiprocessing.get_all_start_methods():
+            workers = _Workers(self.url, source, readonly=False)
+            try:
+                _run_all(
+                    self.jobs,
+                    [(self._segment_loaded, workers, by_name[s["table"]], s) for s in pending],
+                )
+            finally:
+                workers.close()
+            return
+        # Worker processes rather than threads: producing the lines is Python and SQLite work
+        # that threads serialise on the GIL (each row's float conversions call back into
+        # Python). The processes are forked from here, inheriting the plans; each opens its own
+        # connections, and dies with this process (a killed run leaves no process copying).
+        _CHILD.update(migration=self, source=source, tables=by_name, parent=os.getpid())
         try:
-            _run_all(
-                self.jobs, [(self._load_segment, workers, by_name[s["table"]], s) for s in pending]
-            )
+            with ProcessPoolExecutor(
+                self.jobs,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_child_init,
+            ) as pool:
+                futures = [pool.submit(_child_load, s["table"], s) for s in pending]
+                try:
+                    for future in futures:
+                        self._account(*future.result())
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
         finally:
-            workers.close()
+            _CHILD.clear()
 
     def _skip_non_integer_keys(self, source: Source, plans: list[Table]) -> None:
         src = source.connect()
@@ -575,7 +623,29 @@ class Migration:
             (row.table, str(row.pk), row.reason),
         )
 
-    def _load_segment(self, workers: _Workers, table: Table, segment: dict) -> None:
+    def _segment_loaded(self, workers: _Workers, table: Table, segment: dict) -> None:
+        result = self._load_segment(workers, table, segment)
+        with self.echo_lock:
+            self._account(*result)
+
+    def _account(self, name: str, loaded: int, seconds: float, bad: list, committed: bool):
+        """A segment's outcome into the report (in the process that runs the migration)."""
+        if not committed:
+            self.bad_rows.extend(bad)
+            if len(self.bad_rows) > self.options.max_bad_rows:  # (workers count their own)
+                del self.bad_rows[self.options.max_bad_rows :]
+                raise TooManyBadRows(
+                    f"more than {self.options.max_bad_rows} bad rows: stopped looking"
+                    " (the first ones are in the report)"
+                )
+            return
+        entry = self.report.table(name)
+        entry.copied_rows += loaded
+        entry.load_seconds += seconds
+
+    def _load_segment(self, workers: _Workers, table: Table, segment: dict) -> tuple:
+        """Copy one segment in one transaction; returns (table, rows copied, seconds, bad rows,
+        committed)."""
         connection, src = workers.pg(), workers.sqlite()
         lo, hi = segment["lo"], segment["hi"]
         started = time.perf_counter()
@@ -595,25 +665,26 @@ class Migration:
                 digest = self._source_digest(workers, table, lo, hi, skip, connection)
             if bad and not self.options.skip_bad_rows:
                 connection.rollback()
-                with self.echo_lock:
-                    self.bad_rows.extend(bad)
                 self.echo(f"{table.name}: rows {lo}..{hi} NOT committed: {len(bad)} bad row(s)")
-                return
+                return table.name, 0, 0.0, bad, False
             for row in bad:
                 self._record_skipped(cursor, row)
             seconds = time.perf_counter() - started
             cursor.execute(
                 f"UPDATE {pg.SCHEMA}.segment SET loaded_rows = %s, seconds = %s, loaded_at = now(),"
-                " source_digest = %s, skipped_rows = %s WHERE table_name = %s AND lo = %s",
+                " source_digest = %s, skipped_rows = %s"
+                " WHERE table_name = %s AND lo = %s AND loaded_at IS NULL",
                 (loaded, seconds, str(digest), len(bad), table.name, lo),
             )
+            if cursor.rowcount != 1:  # another run committed it meanwhile: keep theirs
+                connection.rollback()
+                raise MigrationError(
+                    f"{table.name}: rows {lo}..{hi} were copied by another run meanwhile"
+                )
         connection.commit()
-        with self.echo_lock:
-            entry = self.report.table(table.name)
-            entry.copied_rows += loaded
-            entry.load_seconds += seconds
         skipped = f", {len(bad)} skipped" if bad else ""
         self.echo(f"{table.name}: committed rows {lo}..{hi} ({loaded} rows{skipped})")
+        return table.name, loaded, seconds, bad, True
 
     def _load_carefully(self, cursor, src, table: Table, lo: int, hi: int, bad: list) -> int:
         """Copy the segment in halves, then quarters... under savepoints, down to the single
@@ -672,9 +743,10 @@ class Migration:
 
     # --- finalising -----------------------------------------------------------------------------------
 
-    def _finalize(self, plans: list[Table]) -> None:
+    def _finalize(self, plans: list[Table], on_keys_restored: Callable | None = None) -> None:
         """Primary keys, indexes and foreign keys back (each in its own transaction with its
-        marker), sequences past the largest id, statistics."""
+        marker), sequences past the largest id, statistics. ``on_keys_restored`` is called
+        once the primary keys are back."""
         main = self.main
         by_name = {t.name: t for t in plans}
         order = {t.name: position for position, t in enumerate(plans)}  # foreign-key order
@@ -699,6 +771,8 @@ class Migration:
             except psycopg2.errors.UniqueViolation as exc:
                 # SQLite keeps integer primary keys unique; only a damaged file gets here.
                 raise MigrationError(f"duplicate primary key in the SQLite data: {exc}") from exc
+            if on_keys_restored is not None:
+                on_keys_restored()
             _run_all(self.jobs, [(self._restore, workers, item) for item in indexes])
             # Foreign keys one at a time (each locks both of its tables), a child table's after
             # its parents': the rows an orphan's removal leaves orphaned are then found by the
@@ -753,6 +827,7 @@ class Migration:
                 if not self.options.skip_bad_rows:
                     connection.rollback()
                     return orphans
+                self.rows_deleted_from.add(table.name)
                 for row in orphans:
                     cursor.execute(
                         f"DELETE FROM {quote(table.name)} WHERE {quote(table.pk)} = %s",
@@ -813,10 +888,13 @@ class Migration:
         finally:
             workers.close()
 
-    def _verify(self, source, plans, segments, skipped) -> bool:
+    def _verify(self, source, plans, segments, skipped, early=None) -> bool:
         """Counts and checksums of every table on both sides. The source side of a segment
         comes from its load (segment.source_digest) unless rows of it were skipped since;
-        the rest is computed from SQLite while PostgreSQL computes its side."""
+        the rest is computed from SQLite while PostgreSQL computes its side (or finishes it:
+        ``early``, an _EarlyChecksums started during finalising). When nothing is read from
+        SQLite, the file's fingerprint is taken again meanwhile (self._source_changed)."""
+        self._source_changed = None
         units = self._units(plans, segments)
         keys = _skipped_keys(skipped)
         stored: list[Digest | None] = []
@@ -826,13 +904,24 @@ class Migration:
             fresh = digest and segment["skipped_rows"] == in_range
             stored.append(Digest.parse(digest) if fresh else None)
         missing = [index for index, digest in enumerate(stored) if digest is None]
+        if early is not None and early.units != units:  # segments changed: start afresh
+            early = None
         with ThreadPoolExecutor(1, thread_name_prefix="checksum") as background:
-            source_side = background.submit(
-                self._source_digests, source, [units[i] for i in missing], keys
-            )
-            target_side = self._target_digests(units)
-            for index, digest in zip(missing, source_side.result(), strict=True):
-                stored[index] = digest
+            if missing:
+                source_side = background.submit(
+                    self._source_digests, source, [units[i] for i in missing], keys
+                )
+            else:
+                changed = background.submit(source.changed)
+            if early is not None:
+                target_side = early.results(self.rows_deleted_from)
+            else:
+                target_side = self._target_digests(units)
+            if missing:
+                for index, digest in zip(missing, source_side.result(), strict=True):
+                    stored[index] = digest
+            else:
+                self._source_changed = changed.result()
         return self._compare(source, plans, units, stored, target_side, skipped)
 
     def _compare(self, source, plans, units, source_side, target_side, skipped) -> bool:
@@ -910,16 +999,15 @@ class Migration:
     @staticmethod
     def _stream_digest(connection, table: Table, stream: CopyStream) -> Digest:
         """The source side of a segment just copied, from what its CopyStream kept."""
-        hashes = stream.hashes
+        lines = stream.canonical
         for position in range(len(table.jsonb_columns)):
             tails = _jsonb_md5(connection, [values[position] for values in stream.jsonb])
-            for hashed, tail in zip(hashes, tails, strict=True):
-                hashed.update(b"\t" + tail)
+            lines = [line + b"\t" + tail for line, tail in zip(lines, tails, strict=True)]
         xor = 0
         from_bytes = int.from_bytes
-        for hashed in hashes:
-            xor ^= from_bytes(hashed.digest(), "big")
-        return Digest(len(hashes), xor)
+        for line in lines:
+            xor ^= from_bytes(md5(line).digest(), "big")
+        return Digest(len(lines), xor)
 
     @classmethod
     def _row_differences(cls, workers, table: Table, lo: int, hi: int, skip, limit=5) -> list:
@@ -946,6 +1034,73 @@ class Migration:
                 if len(differences) >= limit:
                     break
         return differences
+
+
+# In a load worker process: the migration it serves, its plans and connections.
+_CHILD: dict = {}
+PR_SET_PDEATHSIG = 1
+
+
+def _child_init() -> None:
+    try:  # Linux: killed with the run's process, never left copying on its own
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != _CHILD["parent"]:  # it died before that took effect
+        os._exit(1)
+    workers = _Workers(_CHILD["migration"].url, _CHILD["source"], readonly=False)
+    _CHILD["workers"] = workers
+    multiprocessing.util.Finalize(None, workers.close, exitpriority=10)
+
+
+def _child_load(table_name: str, segment: dict) -> tuple:
+    migration = _CHILD["migration"]
+    return migration._load_segment(_CHILD["workers"], _CHILD["tables"][table_name], segment)
+
+
+class _EarlyChecksums:
+    """PostgreSQL's side of the checksums, computed on one connection while finalising goes
+    on (started once the primary keys are back, so each range is an index scan). results()
+    cancels what has not started and computes it, with the ranges of tables rows were deleted
+    from since, on ``jobs`` connections."""
+
+    def __init__(self, migration: Migration, units: list):
+        self.migration, self.units = migration, units
+        self.pool: ThreadPoolExecutor | None = None
+        self.workers: _Workers | None = None
+        self.futures: list = []
+
+    def start(self) -> None:
+        self.workers = _Workers(self.migration.url, None, readonly=True)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="checksum-early")
+        self.futures = [
+            self.pool.submit(Migration._target_digest, self.workers, *unit[:3])
+            for unit in self.units
+        ]
+
+    def results(self, tables_changed: set[str]) -> list[Digest]:
+        if self.pool is None:
+            return self.migration._target_digests(self.units)
+        again = [
+            index
+            for index, (future, unit) in enumerate(zip(self.futures, self.units, strict=True))
+            if future.cancel() or unit[0].name in tables_changed
+        ]
+        computed = self.migration._target_digests([self.units[i] for i in again])
+        digests = dict(zip(again, computed, strict=True))
+        return [
+            digests[index] if index in digests else future.result()
+            for index, future in enumerate(self.futures)
+        ]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for future in self.futures:
+                future.cancel()
+            self.pool.shutdown(wait=True)
+        if self.workers is not None:
+            self.workers.close()
+        self.pool = self.workers = None
 
 
 def _key_between(key: str, lo: int, hi: int) -> bool:
@@ -976,15 +1131,25 @@ def _jsonb_md5(connection, values: list) -> list[bytes]:
         except convert.Unconvertible:
             documents.append("\x00")
     present = [doc for doc in documents if doc is not None]
-    with connection.cursor() as cursor:
-        cursor.execute("SAVEPOINT lvd_jsonb")
-        try:
-            cursor.execute(JSONB_MD5_SQL, (present,))
-            hashes = iter([h.encode() for (h,) in cursor.fetchall()])
-            cursor.execute("RELEASE SAVEPOINT lvd_jsonb")
-        except (psycopg2.DataError, ValueError):
-            cursor.execute("ROLLBACK TO SAVEPOINT lvd_jsonb")
-            hashes = iter([_python_jsonb_md5(doc) for doc in present])
+    if not present:
+        return [b"\\N"] * len(documents)
+    joined = JSON_SEPARATOR.join(present)
+    hashes = None
+    # A document holding the separator is not JSON: PostgreSQL would refuse it anyway.
+    if joined.count(JSON_SEPARATOR) == len(present) - 1:
+        with connection.cursor() as cursor:
+            cursor.execute("SAVEPOINT lvd_jsonb")
+            try:
+                cursor.execute(JSONB_MD5_SQL, (joined,))
+                text = (cursor.fetchone()[0] or "").encode()
+                cursor.execute("RELEASE SAVEPOINT lvd_jsonb")
+                # (One empty document is an empty text, which string_to_table takes for none.)
+                if len(text) == 32 * len(present):
+                    hashes = iter([text[i : i + 32] for i in range(0, len(text), 32)])
+            except (psycopg2.DataError, ValueError):
+                cursor.execute("ROLLBACK TO SAVEPOINT lvd_jsonb")
+    if hashes is None:
+        hashes = iter([_python_jsonb_md5(doc) for doc in present])
     return [b"\\N" if doc is None else next(hashes) for doc in documents]
 
 
