@@ -158,7 +158,6 @@ class Migration:
         self.bad_rows: list[BadRow] = []
         self.main = None
         self.rows_deleted_from: set[str] = set()  # tables finalising deleted orphans from
-        self._source_changed: bool | None = None  # taken beside the verification
 
     # --- entry point -------------------------------------------------------------------------------
 
@@ -307,11 +306,11 @@ class Migration:
                     "the app tables' constraints and indexes differ from what `alembic upgrade"
                     " head` created before the load (run again to restore the rest)"
                 )
-            ok = self._verify(source, plans, segments, skipped, early=early)
+            ok, source_changed = self._verify(source, plans, segments, skipped, early=early)
         finally:
             early.close()
         self._phase("verify", step)
-        if self._source_changed if self._source_changed is not None else source.changed():
+        if source_changed:
             raise MigrationError(
                 f"{source.path} changed during the migration: stop the app that writes to it"
                 " and run again with --force"
@@ -393,7 +392,7 @@ class Migration:
         if not segments:
             segments = self._source_segments(source, plans)
         self.echo("the target holds data: verifying it against the SQLite file (read-only)")
-        if self._verify(source, plans, segments, skipped):
+        if self._verify(source, plans, segments, skipped)[0]:
             return "done", "verified"
         different = [t.name for t in self.report.tables.values() if not t.checksum_match]
         return "conflict", f"the target holds different data (tables: {', '.join(different)})"
@@ -562,16 +561,6 @@ class Migration:
             f"copying {sum(s['source_rows'] for s in pending)} rows in {len(pending)}"
             f" segments with {self.jobs} workers"
         )
-        if "fork" not in multiprocessing.get_all_start_methods():
-            workers = _Workers(self.url, source, readonly=False)
-            try:
-                _run_all(
-                    self.jobs,
-                    [(self._segment_loaded, workers, by_name[s["table"]], s) for s in pending],
-                )
-            finally:
-                workers.close()
-            return
         # Worker processes rather than threads: producing the lines is Python and SQLite work
         # that threads serialise on the GIL (each row's float conversions call back into
         # Python). The processes are forked from here, inheriting the plans; each opens its own
@@ -622,11 +611,6 @@ class Migration:
             " ON CONFLICT DO NOTHING",
             (row.table, str(row.pk), row.reason),
         )
-
-    def _segment_loaded(self, workers: _Workers, table: Table, segment: dict) -> None:
-        result = self._load_segment(workers, table, segment)
-        with self.echo_lock:
-            self._account(*result)
 
     def _account(self, name: str, loaded: int, seconds: float, bad: list, committed: bool):
         """A segment's outcome into the report (in the process that runs the migration)."""
@@ -888,13 +872,13 @@ class Migration:
         finally:
             workers.close()
 
-    def _verify(self, source, plans, segments, skipped, early=None) -> bool:
-        """Counts and checksums of every table on both sides. The source side of a segment
-        comes from its load (segment.source_digest) unless rows of it were skipped since;
-        the rest is computed from SQLite while PostgreSQL computes its side (or finishes it:
-        ``early``, an _EarlyChecksums started during finalising). When nothing is read from
-        SQLite, the file's fingerprint is taken again meanwhile (self._source_changed)."""
-        self._source_changed = None
+    def _verify(self, source, plans, segments, skipped, early=None) -> tuple[bool, bool]:
+        """Counts and checksums of every table on both sides: (every table matches, the
+        SQLite file changed since it was fingerprinted). The source side of a segment comes
+        from its load (segment.source_digest) unless rows of it were skipped since; the rest
+        is computed from SQLite, then the file's fingerprint taken again, while PostgreSQL
+        computes its side (or finishes it: ``early``, an _EarlyChecksums started during
+        finalising)."""
         units = self._units(plans, segments)
         keys = _skipped_keys(skipped)
         stored: list[Digest | None] = []
@@ -907,22 +891,22 @@ class Migration:
         if early is not None and early.units != units:  # segments changed: start afresh
             early = None
         with ThreadPoolExecutor(1, thread_name_prefix="checksum") as background:
-            if missing:
-                source_side = background.submit(
-                    self._source_digests, source, [units[i] for i in missing], keys
-                )
-            else:
-                changed = background.submit(source.changed)
+            source_side = background.submit(
+                self._source_side, source, [units[i] for i in missing], keys
+            )
             if early is not None:
                 target_side = early.results(self.rows_deleted_from)
             else:
                 target_side = self._target_digests(units)
-            if missing:
-                for index, digest in zip(missing, source_side.result(), strict=True):
-                    stored[index] = digest
-            else:
-                self._source_changed = changed.result()
-        return self._compare(source, plans, units, stored, target_side, skipped)
+            digests, changed = source_side.result()
+        for index, digest in zip(missing, digests, strict=True):
+            stored[index] = digest
+        return self._compare(source, plans, units, stored, target_side, skipped), changed
+
+    def _source_side(self, source: Source, units: list, skipped: dict) -> tuple[list, bool]:
+        """The source digests of ``units``, then whether the file changed (after that read)."""
+        digests = self._source_digests(source, units, skipped) if units else []
+        return digests, source.changed()
 
     def _compare(self, source, plans, units, source_side, target_side, skipped) -> bool:
         """Fill the report's tables from both sides' digests; True when every table matches.

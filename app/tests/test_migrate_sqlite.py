@@ -555,3 +555,27 @@ def test_refuses_a_target_with_other_data_unless_forced(
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert json.loads((tmp_path / "f.json").read_text())["status"] == MIGRATED
     assert query(url, "SELECT suite FROM validation_runs WHERE id = 3")[0][0] != "edited"
+
+
+def test_a_file_the_app_writes_to_during_the_copy_fails_the_run(
+    small_sqlite, scratch_databases, base_env, tmp_path
+):
+    # The app still running on SQLite edits a run while the rows are being copied.
+    source = tmp_path / "live.db"
+    source.write_bytes(small_sqlite.read_bytes())
+
+    def app_still_writing(line: str) -> None:
+        if line.startswith("migrate-sqlite: copying"):
+            with sqlite3.connect(source) as live:
+                live.execute("UPDATE validation_runs SET suite = 'written meanwhile' WHERE id = 3")
+
+    url = scratch_databases()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {**base_env, "DATABASE_URL": url}.items():
+            mp.setenv(name, value)
+        app = create_app()
+    options = engine.Options(
+        sqlite_path=str(source), report_path=str(tmp_path / "r.json"), echo=app_still_writing
+    )
+    with pytest.raises(engine.MigrationError, match="live.db changed during the migration"):
+        engine.run(app, options)
