@@ -22,14 +22,17 @@ log=$PWD/.cache/molecule/$role-$scenario.log
 
 say "molecule test: role $role, scenario $scenario (log: $log)"
 start=$SECONDS
+# Each log line starts with the time it was written: scripts/test.py reads the
+# Molecule actions' durations from them.
+stamp() { while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done; }
 set +e
 if [[ ${LVD_QUIET:-0} == 1 ]]; then
   # Several scenarios at once (make test-roles): the log only, its tail on failure.
-  (cd "roles/$role" && molecule test -s "$scenario") > "$log" 2>&1
-  rc=$?
+  (cd "roles/$role" && molecule test -s "$scenario") 2>&1 | stamp > "$log"
+  rc=${PIPESTATUS[0]}
   [[ $rc -eq 0 ]] || tail -n 60 "$log"
 else
-  (cd "roles/$role" && molecule test -s "$scenario") 2>&1 | tee "$log"
+  (cd "roles/$role" && molecule test -s "$scenario") 2>&1 | stamp | tee "$log"
   rc=${PIPESTATUS[0]}
 fi
 set -e
