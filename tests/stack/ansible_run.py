@@ -37,14 +37,16 @@ class PlaybookRun:
         return "\n".join(self.output.splitlines()[-lines:])
 
 
-def run_playbook(name: str, *args: str) -> PlaybookRun:
-    """ansible-playbook ARGS in the repository with its ansible.cfg, without colour."""
+def run_playbook(name: str, *args: str, env: dict[str, str] | None = None) -> PlaybookRun:
+    """ansible-playbook ARGS in the repository with its ansible.cfg, without colour; ENV
+    adds to the environment (ANSIBLE_STRATEGY=linear: Ansible's stock strategy)."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
         "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        **(env or {}),
     }
     started = time.monotonic()
     result = subprocess.run(

@@ -36,6 +36,10 @@ class Stack:
     run_id: str
     # The inventory sources every command gets: the five-host lab by default.
     inventory: tuple[str, ...] = ("inventories/lab",)
+    # Added to every ansible-playbook's environment: the single box runs with Ansible's
+    # stock strategy (ANSIBLE_STRATEGY=linear), the lab with ansible.cfg's (Mitogen), so
+    # both ways stay proven.
+    env: dict[str, str] = field(default_factory=dict)
     report: dict = field(default_factory=dict)
 
     @property
@@ -66,7 +70,7 @@ class Stack:
     def playbook(self, name: str, *args: str, check: bool = True) -> PlaybookRun:
         """Run ansible-playbook -i inventories/lab ARGS; its output goes to <name>.log."""
         WORK.mkdir(parents=True, exist_ok=True)
-        run = run_playbook(name, *self.inventory_args, *args)
+        run = run_playbook(name, *self.inventory_args, *args, env=self.env)
         (WORK / f"{self.name}-{name}.log").write_text(run.output)
         self.record(f"{name}_seconds", run.seconds)
         if check:
@@ -100,6 +104,7 @@ class Stack:
                 "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
                 "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
                 "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
+                **self.env,
             },
             capture_output=True,
             text=True,
@@ -192,6 +197,7 @@ def single() -> Stack:
     return Stack(
         run_id=time.strftime("%Y%m%d%H%M%S"),
         inventory=("inventories/single", "tests/single/lab.yml"),
+        env={"ANSIBLE_STRATEGY": "linear"},
     )
 
 

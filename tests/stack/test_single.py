@@ -2,7 +2,8 @@
 container of its own, beside the five-host lab: it converges from nothing, a second run
 changes nothing, the dashboard answers through its nginx, a deploy switches the release
 (no load balancer to drain: the systemd socket holds connections during the restart),
-verify.yml passes. The container is removed at the end.
+verify.yml passes. The container is removed at the end. Every playbook here runs with
+Ansible's stock strategy (ANSIBLE_STRATEGY=linear), the lab's with Mitogen: both must work.
 """
 
 from __future__ import annotations
