@@ -10,13 +10,14 @@ ratio means something on a 2-core VM shared by five containers and the load gene
   traffic  the dashboard's traffic mix (bench/locustfile.py) through lb1 at 500/min
            and at 50,000/min: P50/P95/P99, failures, and the summary cache's hit
            ratio read from each app host's /metrics before and after.
-  ansible  bench/converge.yml (postgresql + redis + nginx roles) on a fresh lab
-           container of its own (inventories/single): first converge and re-run,
-           in seconds. Targets: 35 s and 9 s; the reference is well-known public
-           roles on the same kind of container (40 s and 13.5 s), which cannot be
-           re-run here (no Galaxy from these machines).
+  ansible  on the converged lab: site.yml with nothing to change and a rolling deploy of
+           a new release to both app hosts, each with ansible.cfg's strategy (Mitogen)
+           and with Ansible's stock one as the reference (targets 15 s and 35 s); then
+           postgresql + redis + nginx on a fresh container of their own, first converge
+           and re-run, against geerlingguy's roles (../shared/anchors) in the same run
+           (targets: 0.6x and 0.5x of theirs). Also the last `make test`'s time table.
 
-proxy and traffic need the lab up and converged: `make bench` runs `make demo` first.
+proxy, traffic and ansible need the lab up and converged: `make bench` runs `make demo` first.
 """
 
 from __future__ import annotations
@@ -209,42 +210,127 @@ def bench_traffic(seconds: int) -> dict:
 
 
 SINGLE = ["-i", "inventories/single", "-i", "tests/single/lab.yml"]
+# The fresh container alone, for the peer roles: none of the project's group_vars
+# (several of their variable names are ours too, with other meanings).
+SINGLE_BARE = ["-i", "tests/single/lab.yml"]
+# The well-known public roles the Ansible benchmark compares with (read-only, never a
+# dependency): ../shared/anchors beside the repository, or LVD_PEER_ROLES.
+PEERS = Path(os.environ.get("LVD_PEER_ROLES", ROOT.parent / "shared" / "anchors"))
+# ansible.cfg's own strategy (Mitogen) or Ansible's stock one, per run.
+STOCK = {"ANSIBLE_STRATEGY": "linear"}
 
 
-def playbook(*args: str) -> tuple[float, dict[str, int]]:
+def playbook(*args: str, env: dict | None = None) -> tuple[float, dict[str, int]]:
     """ansible-playbook ARGS from the repository; (seconds, {host: changed})."""
-    run = run_playbook("bench", *args)
+    run = run_playbook("bench", *args, env=env)
     if run.returncode != 0:
         raise RuntimeError(f"ansible-playbook {' '.join(args)} failed:\n{run.tail()}")
     return run.seconds, {host: counts["changed"] for host, counts in run.recap().items()}
 
 
-def bench_ansible(rounds: int) -> dict:
-    first, second = [], []
+def no_change(seconds_changed: tuple[float, dict[str, int]], what: str) -> float:
+    seconds, changed = seconds_changed
+    if any(changed.values()):
+        raise RuntimeError(f"{what}: the re-run changed something: {changed}")
+    return seconds
+
+
+def fresh_converge(args: list[str], env: dict | None) -> tuple[float, float]:
+    """A new lab container, then ARGS twice: (first converge s, re-run s)."""
+    playbook(*SINGLE, "playbooks/lab-down.yml")
+    playbook(*SINGLE, "playbooks/lab-up.yml")
+    first, _ = playbook(*args, env=env)
+    return first, no_change(playbook(*args, env=env), " ".join(args))
+
+
+def bench_roles(rounds: int) -> dict:
+    """postgresql + redis + nginx on a fresh container: ours against the peer roles."""
+    peer_playbook = PEERS / "peer-converge.yml"
+    if not peer_playbook.is_file():
+        raise SystemExit(
+            f"{peer_playbook} is missing: the peer roles (geerlingguy postgresql, redis, nginx) "
+            "are the reference; set LVD_PEER_ROLES to the directory that holds "
+            "peer-converge.yml and roles/"
+        )
+    variants = {
+        # as shipped: our roles with ansible.cfg (Mitogen)
+        "ours": ([*SINGLE, "bench/converge.yml"], None),
+        # the reference: the peer roles as their users run them (stock strategy)
+        "peers": (
+            [*SINGLE_BARE, str(peer_playbook)],
+            {**STOCK, "ANSIBLE_ROLES_PATH": str(PEERS / "roles")},
+        ),
+        # what the roles alone are worth: ours with the stock strategy too
+        "ours_stock_strategy": ([*SINGLE, "bench/converge.yml"], STOCK),
+    }
+    times: dict[str, dict[str, list[float]]] = {}
     try:
         for _ in range(rounds):
-            playbook(*SINGLE, "playbooks/lab-down.yml")
-            playbook(*SINGLE, "playbooks/lab-up.yml")
-            seconds, _ = playbook(*SINGLE, "bench/converge.yml")
-            first.append(seconds)
-            seconds, changed = playbook(*SINGLE, "bench/converge.yml")
-            if any(changed.values()):
-                raise RuntimeError(f"the re-run changed something: {changed}")
-            second.append(seconds)
+            for name, (args, env) in variants.items():
+                first, rerun = fresh_converge(args, env)
+                times.setdefault(name, {"converge_s": [], "rerun_s": []})
+                times[name]["converge_s"].append(first)
+                times[name]["rerun_s"].append(rerun)
     finally:
         playbook(*SINGLE, "playbooks/lab-down.yml")
+    best = {name: {k: min(v) for k, v in t.items()} for name, t in times.items()}
     return {
-        "what": "bench/converge.yml (postgresql + redis + nginx) on one fresh Debian 12 lab "
-        "container over SSH with pipelining: first converge, then a re-run (0 changed)",
-        "converge_s": first,
-        "rerun_s": second,
-        "targets_s": {"converge": 35, "rerun": 9},
-        "reference_public_roles_s": {"converge": 40, "rerun": 13.5},
-        "ratio_to_reference": {
-            "converge": round(min(first) / 40, 3),
-            "rerun": round(min(second) / 13.5, 3),
+        "what": "postgresql + redis + nginx on one fresh Debian 12 lab container over SSH "
+        "(pipelining): first converge, then a re-run that changes nothing; best of "
+        f"{rounds}. ours: bench/converge.yml with ansible.cfg (Mitogen); peers: "
+        "geerlingguy.postgresql/redis/nginx (peer-converge.yml) with the stock strategy",
+        "times_s": times,
+        "best_s": best,
+        "ratio_to_peers": {
+            kind: round(best["ours"][f"{kind}_s"] / best["peers"][f"{kind}_s"], 3)
+            for kind in ("converge", "rerun")
         },
+        "targets_ratio": {"converge": 0.6, "rerun": 0.5},
     }
+
+
+def bench_lab(rounds: int) -> dict:
+    """On the converged 5-host lab: site.yml with nothing to change, and a rolling deploy
+    of a new release to both app hosts; each with ansible.cfg's strategy and the stock one."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    result: dict = {"site_noop_s": {}, "deploy_s": {}}
+    for name, env in (("mitogen", None), ("stock", STOCK)):
+        result["site_noop_s"][name] = [
+            no_change(playbook("site.yml", env=env), "site.yml") for _ in range(rounds)
+        ]
+    releases = []
+    try:
+        for index in range(rounds):
+            for name, env in (("mitogen", None), ("stock", STOCK)):
+                release = f"bench-{stamp}-{name}-{index}"
+                releases.append(release)
+                seconds, _ = playbook(
+                    "playbooks/deploy.yml", "-e", f"app_version={release}", env=env
+                )
+                result["deploy_s"].setdefault(name, []).append(seconds)
+    finally:
+        for release in releases:
+            for suffix in (".tar.gz", ".tar.gz.sha256"):
+                (ROOT / "dist" / f"lvd-{release}{suffix}").unlink(missing_ok=True)
+    best = {key: {name: min(v) for name, v in runs.items()} for key, runs in result.items()}
+    return {
+        "what": "the converged 5-host lab: site.yml that changes nothing, and playbooks/deploy.yml "
+        "of a new release (artifact built from the work tree, wheelhouse cached) to the 2 app "
+        f"hosts, one at a time; best of {rounds}, with ansible.cfg (Mitogen) and with the "
+        "stock linear strategy as the reference",
+        **result,
+        "best_s": best,
+        "ratio_to_stock": {key: round(b["mitogen"] / b["stock"], 3) for key, b in best.items()},
+        "targets_s": {"site_noop_s": 15, "deploy_s": 35},
+    }
+
+
+def last_make_test() -> dict:
+    """The stage table of the last `make test` on this machine (scripts/test.py)."""
+    times = ROOT / ".cache" / "test-times.txt"
+    if not times.is_file():
+        return {"make_test": "no make test has run in this checkout yet"}
+    return {"make_test_table": times.read_text().splitlines(), "target_min": 30}
 
 
 def write(name: str, result: dict) -> Path:
@@ -268,6 +354,7 @@ def main() -> int:
         nargs="*",
         help="benchmarks to run: proxy, traffic, ansible (default: all three)",
     )
+    parser.add_argument("--rounds", type=int, default=2, help="of each Ansible timing (2)")
     parser.add_argument("--seconds", type=int, default=20, help="per measurement (20)")
     args = parser.parse_args()
     args.which = args.which or ["proxy", "traffic", "ansible"]
@@ -282,7 +369,8 @@ def main() -> int:
     if "traffic" in args.which:
         write("traffic", bench_traffic(max(args.seconds, 60)))
     if "ansible" in args.which:
-        write("ansible", bench_ansible(rounds=2))
+        write("ansible", {**bench_lab(args.rounds), **last_make_test()})
+        write("ansible-roles", bench_roles(args.rounds))
     return 0
 
 
