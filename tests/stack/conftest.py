@@ -110,7 +110,13 @@ class Stack:
             text=True,
         )
         assert result.stdout.strip(), f"ansible-playbook printed nothing: {result.stderr}"
-        hosts = json.loads(result.stdout)["plays"][0]["tasks"][-1]["hosts"]
+        # Under Mitogen the json callback opens one task entry per host: merge them.
+        hosts = {
+            host: outcome
+            for task in json.loads(result.stdout)["plays"][0]["tasks"]
+            if task["task"]["name"] == "the module"
+            for host, outcome in task["hosts"].items()
+        }
         failed = {host: res.get("msg") for host, res in hosts.items() if res.get("failed")}
         assert not failed, f"{module} failed on {sorted(failed)}: {failed}"
         return hosts
