@@ -34,7 +34,18 @@ class PlaybookRun:
         }
 
     def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.output.splitlines()[-lines:])
+        """The failures (fatal and unreachable lines, with the task each is under), then
+        the last LINES lines: what a failed run's assertion message shows."""
+        all_lines = self.output.splitlines()
+        failures = []
+        task = ""
+        for line in all_lines:
+            if line.startswith("TASK ["):
+                task = line.rstrip("* ")
+            elif line.startswith(("fatal:", "failed:")) or "UNREACHABLE!" in line:
+                failures += [task, line[:2000]]
+        head = ["failures:", *failures, "", "last lines:"] if failures else []
+        return "\n".join(head + all_lines[-lines:])
 
 
 def run_playbook(name: str, *args: str, env: dict[str, str] | None = None) -> PlaybookRun:
