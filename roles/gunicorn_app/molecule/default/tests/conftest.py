@@ -101,6 +101,12 @@ def snapshot(host):
         "releases": releases,
         "history": [line.split()[-1] for line in history],
         "env_owner_mode": [env.user, env.mode],
+        # Which virtualenv each release links, and the virtualenvs there are.
+        "venvs": {
+            release: host.file(f"{ROOT}/releases/{release}/venv").linked_to.rsplit("/", 1)[-1]
+            for release in releases
+        },
+        "venv_dirs": sorted(host.file(f"{ROOT}/venvs").listdir()),
         "markers": {
             release: sorted(
                 name

@@ -14,6 +14,9 @@ def test_second_release_switches_current_and_keeps_the_first(host, step_r2):
     assert state["markers"]["r2"] == [".deployed-ok", ".installed"]
     assert state["history"][-2:] == ["r1", "r2"]
     assert state["env_owner_mode"] == ["lvd", 0o600]
+    # The same pinned requirements: r2 links the virtualenv r1 was installed with.
+    assert state["venvs"]["r2"] == state["venvs"]["r1"]
+    assert state["venv_dirs"] == [state["venvs"]["r1"]]
 
 
 def test_switch_under_load_drops_no_request(host, step_r2):
@@ -49,6 +52,9 @@ def test_release_that_does_not_load_is_refused_before_the_switch(host, step_brok
     assert state["current"] == "r2"
     assert state["version"] == "r2"
     assert state["markers"]["broken"] == [".installed"]
+    # Its requirements file differs: a virtualenv of its own, beside r2's and r3's.
+    assert state["venvs"]["broken"] != state["venvs"]["r2"]
+    assert state["venv_dirs"] == sorted({state["venvs"]["broken"], state["venvs"]["r2"]})
 
 
 def test_release_that_fails_to_start_is_switched_back(host, step_broken_started):
@@ -71,6 +77,8 @@ def test_failed_release_is_pruned_and_never_counted(host, step_prune):
     state = step_prune.of(host)
     assert state["releases"] == ["r2", "r3"]
     assert state["current"] == "r2"
+    # The failed release's virtualenv went with it; the one r2 and r3 share stays.
+    assert state["venv_dirs"] == [state["venvs"]["r2"]] == [state["venvs"]["r3"]]
 
 
 def test_service_still_answers_after_all_steps(host, step_prune):
