@@ -19,10 +19,11 @@ help: ## List the targets
 bootstrap: ## Tooling venv, Docker engine, base images (idempotent)
 	@scripts/bootstrap.sh
 
-lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, syntax check
+lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, role conventions, syntax check
 	yamllint --strict .
 	ansible-lint
 	ruff check .
+	pytest -q -p no:cacheprovider tests/roles
 	ansible-playbook $(LAB) --syntax-check site.yml playbooks/*.yml
 
 # scripts/test.py runs the four stages below in order and ends with a table of where

@@ -1,6 +1,5 @@
-"""The role's interface is written down once: defaults, argument specs and README agree."""
-
-import re
+"""The role's entry points, secrets and safe defaults. (Defaults, argument specs and the
+README's table are checked for every role by tests/roles/test_role_conventions.py.)"""
 
 import yaml
 from conftest import ROLE_DIR
@@ -17,20 +16,8 @@ def _specs():
     return yaml.safe_load((ROLE_DIR / "meta/argument_specs.yml").read_text())["argument_specs"]
 
 
-def test_every_default_is_described_in_the_argument_specs():
-    defaults = yaml.safe_load((ROLE_DIR / "defaults/main.yml").read_text())
-    assert set(defaults) <= set(_specs()["main"]["options"])
-    assert all(name.startswith("gunicorn_app_") for name in defaults)
-
-
-def test_every_input_is_in_the_readme_table():
-    readme = (ROLE_DIR / "README.md").read_text()
-    in_table = set(re.findall(r"^\| `(gunicorn_app_\w+)` \|", readme, re.MULTILINE))
-    assert in_table == set(_specs()["main"]["options"])
-
-
 def test_entry_points_have_task_files_and_specs():
-    for entry_point in ("main", "release", "switch", "prune", "history"):
+    for entry_point in ("main", "release", "switch", "prune", "history", "schema"):
         assert entry_point in _specs()
         assert (ROLE_DIR / "tasks" / f"{entry_point}.yml").is_file()
 
