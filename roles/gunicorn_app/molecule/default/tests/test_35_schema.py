@@ -1,0 +1,54 @@
+"""tasks_from schema: the newest revision a release knows, an upgrade to it that changes
+nothing the second time, and a downgrade (a rollback with its database), each run as the
+app user with the release's own migrations."""
+
+import json
+
+import pytest
+from conftest import current_release, run_playbook
+
+
+def schema(host, *targets):
+    rc, output = run_playbook(
+        "schema.yml",
+        "-e",
+        json.dumps({"lvd_test_targets": list(targets), "lvd_test_release": current_release(host)}),
+        limit=host.backend.get_hostname(),
+    )
+    assert rc == 0, output
+    return output
+
+
+def database_revision(host):
+    out = host.run(
+        "runuser -u postgres -- psql -d lvd -tAc %s",
+        "SELECT version_num FROM alembic_version",
+    )
+    return out.stdout.strip() if out.rc == 0 else None
+
+
+@pytest.fixture(scope="module")
+def upgraded(host, step_prune):
+    return schema(host, "", "head")
+
+
+def test_reads_the_newest_revision_the_release_knows(host, upgraded):
+    assert "head=0001 " in upgraded
+
+
+def test_upgrade_brings_the_database_to_head(host, upgraded):
+    assert database_revision(host) == "0001"
+
+
+def test_upgrade_again_changes_nothing(host, upgraded):
+    output = schema(host, "head")
+    assert "changed=0" in output
+    assert "revision=0001" in output
+
+
+def test_downgrade_goes_down_and_upgrade_comes_back(host, upgraded):
+    output = schema(host, "base")
+    assert "revision=0001" in output
+    assert database_revision(host) in (None, "")
+    schema(host, "head")
+    assert database_revision(host) == "0001"
