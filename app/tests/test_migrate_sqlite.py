@@ -27,7 +27,7 @@ from app import create_app
 from app.extensions import db
 from app.migrate_sqlite import engine, fixture
 from app.migrate_sqlite.report import ALREADY_MIGRATED, CONFLICT, MIGRATED, PENDING
-from app.tests.conftest import BIN, ROOT, make_app
+from app.tests.conftest import BIN, ROOT, drop_database, make_app
 
 BIG_RESULTS = 200_000
 APP_TABLES = ("users", "subscriptions", "validation_runs", "validation_results")
@@ -67,9 +67,8 @@ def scratch_databases():
         return base.set(database=name).render_as_string(hide_password=False)
 
     yield new_database
-    with admin.cursor() as cursor:
-        for name in names:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for name in names:
+        drop_database(admin, name)
     admin.close()
 
 

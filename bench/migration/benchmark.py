@@ -70,8 +70,9 @@ class Databases:
         return self.base.set(database=name).render_as_string(hide_password=False)
 
     def drop(self, url: str) -> None:
-        with self.admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        from app.tests.conftest import drop_database
+
+        drop_database(self.admin, make_url(url).database)
 
 
 class CpuMeter:
