@@ -193,3 +193,15 @@ def step_broken_started(step_broken_checked):
 @pytest.fixture(scope="session")
 def step_prune(step_broken_started):
     return Step("lvd_test_action=prune", "gunicorn_app_keep_releases=2")
+
+
+@pytest.fixture(scope="session")
+def step_database_down(step_prune):
+    # A rollback (to r3) while nothing answers on the database's port: the switch waits
+    # 2 s for it instead of 300, then gives up before touching anything.
+    return Step(
+        "lvd_test_action=rollback",
+        "gunicorn_app_keep_releases=2",
+        "gunicorn_app_db_port=1",
+        "gunicorn_app_dependency_timeout=2",
+    )

@@ -85,3 +85,16 @@ def test_service_still_answers_after_all_steps(host, step_prune):
     status, _ = http_get(host, "/health/ready")
     assert status == 200
     assert host.file(f"{ROOT}/current").linked_to == f"{ROOT}/releases/r2"
+
+
+def test_switch_waits_for_the_database_and_names_it(host, step_database_down):
+    assert step_database_down.rc != 0
+    assert "PostgreSQL at 127.0.0.1:1 did not accept connections within 2 s" in step_database_down.output
+    assert "release r3 was not switched to" in step_database_down.output
+    state = step_database_down.of(host)
+    # Nothing moved, and the release that could not start is not blamed for it.
+    assert state["current"] == "r2"
+    assert state["version"] == "r2"
+    assert state["ready"] == 200
+    assert state["markers"]["r3"] == [".deployed-ok", ".installed"]
+    assert state["history"][-1] == "r2"
