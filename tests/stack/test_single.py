@@ -9,10 +9,7 @@ Ansible's stock strategy (ANSIBLE_STRATEGY=linear), the lab's with Mitogen: both
 from __future__ import annotations
 
 import requests
-import urllib3
-from conftest import ROOT
-
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+from conftest import ROOT, WORK
 
 URL = "https://127.0.0.1:8543"
 
@@ -40,10 +37,13 @@ def test_single_box_second_run_changes_nothing(single):
 
 
 def test_single_box_serves_through_its_nginx(single):
-    assert requests.get(f"{URL}/health", verify=False, timeout=10).status_code == 200
-    page = requests.get(f"{URL}/login", verify=False, timeout=10)
+    # Its own self-signed certificate (for 127.0.0.1) is the only one trusted.
+    ca = WORK / "single-ca.pem"
+    ca.write_text(single.host_command("dashboard.example.com", "cat /etc/nginx/tls/lvd.crt") + "\n")
+    assert requests.get(f"{URL}/health", verify=str(ca), timeout=10).status_code == 200
+    page = requests.get(f"{URL}/login", verify=str(ca), timeout=10)
     assert page.status_code == 200 and 'name="csrf"' in page.text
-    static = requests.get(f"{URL}/static/dashboard.js", verify=False, timeout=10)
+    static = requests.get(f"{URL}/static/dashboard.js", verify=str(ca), timeout=10)
     assert static.status_code == 200
 
 

@@ -16,10 +16,7 @@ import uuid
 import pytest
 import requests
 import socketio
-import urllib3
 from conftest import HTTP_URL, HTTPS_URL, ROOT, WORK, LoadGenerator, make_broken_artifact
-
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 PASSWORD = "stack-test-password-1"
 
@@ -84,52 +81,52 @@ def test_site_second_run_changes_nothing(stack):
 
 
 @pytest.fixture(scope="module")
-def user():
+def user(lab_ca):
     """A new account, registered and logged in through lb1 (HTTPS)."""
     email = f"stack-{uuid.uuid4().hex[:10]}@example.test"
     credentials = {"email": email, "password": PASSWORD}
     registered = requests.post(
-        f"{HTTPS_URL}/auth/register", json=credentials, verify=False, timeout=15
+        f"{HTTPS_URL}/auth/register", json=credentials, verify=lab_ca, timeout=15
     )
     assert registered.status_code == 201, registered.text
-    login = requests.post(f"{HTTPS_URL}/auth/login", json=credentials, verify=False, timeout=15)
+    login = requests.post(f"{HTTPS_URL}/auth/login", json=credentials, verify=lab_ca, timeout=15)
     assert login.status_code == 200, login.text
     return {**credentials, "token": login.json()["access_token"]}
 
 
 @pytest.mark.parametrize("base", [HTTP_URL, HTTPS_URL])
-def test_health_answers_through_lb1(stack, base):
-    response = requests.get(f"{base}/health", verify=False, timeout=10)
+def test_health_answers_through_lb1(stack, base, lab_ca):
+    response = requests.get(f"{base}/health", verify=lab_ca, timeout=10)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-def test_dashboard_loads_with_its_static_files(stack, user):
-    # verify=False on each call: a session's own setting loses to REQUESTS_CA_BUNDLE.
+def test_dashboard_loads_with_its_static_files(stack, user, lab_ca):
+    # verify on each call: a session's own setting loses to REQUESTS_CA_BUNDLE.
     session = requests.Session()
-    first = session.get(f"{HTTPS_URL}/", allow_redirects=False, verify=False, timeout=10)
+    first = session.get(f"{HTTPS_URL}/", allow_redirects=False, verify=lab_ca, timeout=10)
     assert first.status_code == 302 and "/login" in first.headers["Location"]
-    page = session.get(f"{HTTPS_URL}/login", verify=False, timeout=10)
+    page = session.get(f"{HTTPS_URL}/login", verify=lab_ca, timeout=10)
     assert page.status_code == 200 and 'name="csrf"' in page.text
     csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     login = session.post(
         f"{HTTPS_URL}/login",
         data={"csrf": csrf, "email": user["email"], "password": user["password"]},
         allow_redirects=False,
-        verify=False,
+        verify=lab_ca,
         timeout=15,
     )
     assert login.status_code == 302, login.text
-    dashboard = session.get(f"{HTTPS_URL}/", verify=False, timeout=10)
+    dashboard = session.get(f"{HTTPS_URL}/", verify=lab_ca, timeout=10)
     assert dashboard.status_code == 200
     assert "dashboard.js" in dashboard.text
     for asset in ("/static/style.css", "/static/dashboard.js"):
-        static = session.get(f"{HTTPS_URL}{asset}", verify=False, timeout=10)
+        static = session.get(f"{HTTPS_URL}{asset}", verify=lab_ca, timeout=10)
         assert static.status_code == 200, asset
         assert "max-age=86400" in static.headers.get("Cache-Control", ""), static.headers
 
 
-def test_a_user_posts_a_run_and_reads_the_summary(stack, user):
+def test_a_user_posts_a_run_and_reads_the_summary(stack, user, lab_ca):
     headers = {"Authorization": f"Bearer {user['token']}"}
     suite = f"stack-{uuid.uuid4().hex[:8]}"
     run = {
@@ -137,19 +134,22 @@ def test_a_user_posts_a_run_and_reads_the_summary(stack, user):
         "results": [{"name": "a", "status": "pass"}, {"name": "b", "status": "fail"}],
     }
     created = requests.post(
-        f"{HTTPS_URL}/api/runs", json=run, headers=headers, verify=False, timeout=15
+        f"{HTTPS_URL}/api/runs", json=run, headers=headers, verify=lab_ca, timeout=15
     )
     assert created.status_code == 201, created.text
     assert created.json()["status"] == "failed"
-    summary = requests.get(f"{HTTPS_URL}/api/summary", headers=headers, verify=False, timeout=15)
+    summary = requests.get(f"{HTTPS_URL}/api/summary", headers=headers, verify=lab_ca, timeout=15)
     assert summary.status_code == 200, summary.text
     suites = {row["suite"]: row for row in summary.json()["suites"]}
     assert suites[suite]["runs"] == 1
     assert suites[suite]["checks"] == 2 and suites[suite]["checks_passed"] == 1
 
 
-def test_a_socketio_client_through_nginx_receives_the_live_event(stack, user):
-    client = socketio.Client(reconnection=False, ssl_verify=False)
+def test_a_socketio_client_through_nginx_receives_the_live_event(stack, user, lab_ca):
+    # engine.io reads the CA file for its WebSocket from the HTTP session it is given.
+    http = requests.Session()
+    http.verify = lab_ca
+    client = socketio.Client(reconnection=False, http_session=http)
     events: queue.Queue = queue.Queue()
     client.on("run_created", events.put)
     client.connect(
@@ -161,7 +161,7 @@ def test_a_socketio_client_through_nginx_receives_the_live_event(stack, user):
             f"{HTTPS_URL}/api/runs",
             json=run,
             headers={"Authorization": f"Bearer {user['token']}"},
-            verify=False,
+            verify=lab_ca,
             timeout=15,
         )
         assert created.status_code == 201, created.text
@@ -177,8 +177,8 @@ def test_a_socketio_client_through_nginx_receives_the_live_event(stack, user):
 # --- deploy and rollback under load -----------------------------------------------------
 
 
-def test_deploy_v2_under_load_fails_no_request(stack, artifacts):
-    load = LoadGenerator("deploy")
+def test_deploy_v2_under_load_fails_no_request(stack, artifacts, lab_ca):
+    load = LoadGenerator("deploy", ca_file=lab_ca)
     try:
         stack.playbook("deploy-v2", "playbooks/deploy.yml", "-e", f"app_version={stack.v2}")
     finally:
@@ -190,8 +190,8 @@ def test_deploy_v2_under_load_fails_no_request(stack, artifacts):
     assert set(result["releases_seen"]) == {stack.v1, stack.v2}
 
 
-def test_rollback_to_v1_under_load_fails_no_request(stack):
-    load = LoadGenerator("rollback")
+def test_rollback_to_v1_under_load_fails_no_request(stack, lab_ca):
+    load = LoadGenerator("rollback", ca_file=lab_ca)
     try:
         stack.playbook("rollback", "playbooks/rollback.yml")
     finally:
@@ -201,10 +201,10 @@ def test_rollback_to_v1_under_load_fails_no_request(stack):
     assert stack.app_releases() == {"app1": stack.v1, "app2": stack.v1}
 
 
-def test_a_release_that_cannot_start_stops_at_the_first_host(stack, artifacts):
+def test_a_release_that_cannot_start_stops_at_the_first_host(stack, artifacts, lab_ca):
     broken = make_broken_artifact(artifacts["v1"], stack.broken, WORK)
     history_before = stack.host_command("app2", "cat /srv/lvd/releases.log")
-    load = LoadGenerator("broken")
+    load = LoadGenerator("broken", ca_file=lab_ca)
     try:
         run = stack.playbook(
             "deploy-broken",
