@@ -265,7 +265,13 @@ def bench_roles(rounds: int) -> dict:
         # the reference: the peer roles as their users run them (stock strategy)
         "peers": (
             [*SINGLE_BARE, str(peer_playbook)],
-            {**STOCK, "ANSIBLE_ROLES_PATH": str(PEERS / "roles")},
+            # Ansible's defaults where ansible.cfg departs from them: the stock strategy,
+            # and facts injected as ansible_x variables (the peer roles read ansible_fips...).
+            {
+                **STOCK,
+                "ANSIBLE_INJECT_FACT_VARS": "True",
+                "ANSIBLE_ROLES_PATH": str(PEERS / "roles"),
+            },
         ),
         # what the roles alone are worth: ours with the stock strategy too
         "ours_stock_strategy": ([*SINGLE, "bench/converge.yml"], STOCK),

@@ -33,6 +33,15 @@ class PlaybookRun:
             for host, changed, unreachable, failed in RECAP.findall(self.output)
         }
 
+    def warnings(self) -> list[str]:
+        """Ansible's [WARNING] lines, but for the hint that deprecations can be silenced (the
+        one deprecation, Mitogen's strategy being third-party, is known and stays visible)."""
+        return [
+            line
+            for line in self.output.splitlines()
+            if line.startswith("[WARNING]") and "Deprecation warnings can be disabled" not in line
+        ]
+
     def tail(self, lines: int = 60) -> str:
         """The failures (fatal and unreachable lines, with the task each is under), then
         the last LINES lines: what a failed run's assertion message shows."""

@@ -64,9 +64,10 @@ def test_lab_starts_from_nothing(stack):
 
 
 def test_site_converges_from_nothing(stack, artifacts):
-    stack.playbook("site-first", "site.yml", "-e", f"app_version={stack.v1}")
+    run = stack.playbook("site-first", "site.yml", "-e", f"app_version={stack.v1}")
     artifacts["v1"] = ROOT / "dist" / f"lvd-{stack.v1}.tar.gz"
     assert stack.app_releases() == {"app1": stack.v1, "app2": stack.v1}
+    assert not run.warnings(), run.warnings()
 
 
 def test_site_second_run_changes_nothing(stack):
@@ -75,6 +76,7 @@ def test_site_second_run_changes_nothing(stack):
     assert set(recap) >= {"lb1", "app1", "app2", "db1", "cache1"}, run.tail()
     changed = {host: counts["changed"] for host, counts in recap.items() if counts["changed"]}
     assert not changed, f"second run changed something: {changed}\n{run.tail(80)}"
+    assert not run.warnings(), run.warnings()
 
 
 # --- what a user does through lb1 -----------------------------------------------------
