@@ -134,6 +134,14 @@ class Stack:
         """Run a shell command on one lab host as root; return its stdout."""
         return self.adhoc(host, "ansible.builtin.shell", {"cmd": command})[host]["stdout"].strip()
 
+    def trusted_certificate(self, host: str) -> str:
+        """The certificate nginx serves on HOST (self-signed, for 127.0.0.1), written to a
+        file of its own: the only one the HTTPS checks trust, so a request that reaches
+        another server, or a certificate nginx does not serve, fails them."""
+        path = WORK / f"{self.name}-{host}-ca.pem"
+        path.write_text(self.host_command(host, "cat /etc/nginx/tls/lvd.crt") + "\n")
+        return str(path)
+
 
 class LoadGenerator:
     """bench/load/loadgen.py in the background, through lb1, for as long as a step lasts."""
@@ -202,12 +210,8 @@ def stack() -> Stack:
 
 @pytest.fixture(scope="session")
 def lab_ca(stack) -> str:
-    """lb1's certificate (the lab's nginx_tls_selfsigned one, issued for 127.0.0.1), the only
-    one the HTTPS checks trust: a request that reaches another server, or a certificate nginx
-    does not serve, fails them. Read once lb1 is converged (first asked after site.yml)."""
-    path = WORK / "lab-ca.pem"
-    path.write_text(stack.host_command("lb1", "cat /etc/nginx/tls/lvd.crt") + "\n")
-    return str(path)
+    """lb1's certificate, read once lb1 is converged (first asked after site.yml)."""
+    return stack.trusted_certificate("lb1")
 
 
 @pytest.fixture(scope="session")

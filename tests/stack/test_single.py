@@ -9,7 +9,7 @@ Ansible's stock strategy (ANSIBLE_STRATEGY=linear), the lab's with Mitogen: both
 from __future__ import annotations
 
 import requests
-from conftest import ROOT, WORK
+from conftest import ROOT
 
 URL = "https://127.0.0.1:8543"
 
@@ -37,13 +37,11 @@ def test_single_box_second_run_changes_nothing(single):
 
 
 def test_single_box_serves_through_its_nginx(single):
-    # Its own self-signed certificate (for 127.0.0.1) is the only one trusted.
-    ca = WORK / "single-ca.pem"
-    ca.write_text(single.host_command("dashboard.example.com", "cat /etc/nginx/tls/lvd.crt") + "\n")
-    assert requests.get(f"{URL}/health", verify=str(ca), timeout=10).status_code == 200
-    page = requests.get(f"{URL}/login", verify=str(ca), timeout=10)
+    ca = single.trusted_certificate("dashboard.example.com")
+    assert requests.get(f"{URL}/health", verify=ca, timeout=10).status_code == 200
+    page = requests.get(f"{URL}/login", verify=ca, timeout=10)
     assert page.status_code == 200 and 'name="csrf"' in page.text
-    static = requests.get(f"{URL}/static/dashboard.js", verify=str(ca), timeout=10)
+    static = requests.get(f"{URL}/static/dashboard.js", verify=ca, timeout=10)
     assert static.status_code == 200
 
 
