@@ -19,10 +19,11 @@ help: ## List the targets
 bootstrap: ## Tooling venv, Docker engine, base images (idempotent)
 	@scripts/bootstrap.sh
 
-lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, role conventions, syntax check
+lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, role conventions, no repeated blocks, syntax check
 	yamllint --strict .
 	ansible-lint
 	ruff check .
+	$(VENV)/python scripts/check_duplicates.py
 	pytest -q -p no:cacheprovider tests/roles
 	ansible-playbook $(LAB) --syntax-check site.yml playbooks/*.yml
 

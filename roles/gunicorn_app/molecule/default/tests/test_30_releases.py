@@ -89,7 +89,10 @@ def test_service_still_answers_after_all_steps(host, step_prune):
 
 def test_switch_waits_for_the_database_and_names_it(host, step_database_down):
     assert step_database_down.rc != 0
-    assert "PostgreSQL at 127.0.0.1:1 did not accept connections within 2 s" in step_database_down.output
+    assert (
+        "PostgreSQL at 127.0.0.1:1 did not accept connections within 2 s"
+        in step_database_down.output
+    )
     assert "release r3 was not switched to" in step_database_down.output
     state = step_database_down.of(host)
     # Nothing moved, and the release that could not start is not blamed for it.

@@ -5,14 +5,12 @@ templates fit together (plists parse, the Python and shell files compile); it do
 prove that Homebrew, launchd or the user module behave as expected on a Mac.
 """
 
-import os
 import plistlib
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import ROLE_DIR, SCENARIO_DIR
+from lvd_darwin import render_darwin
 
 # The systemd units are the Linux path's; everything else is rendered on macOS too.
 LINUX_ONLY = {"web.service", "web.socket", "worker.service"}
@@ -20,19 +18,7 @@ LINUX_ONLY = {"web.service", "web.socket", "worker.service"}
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("darwin")
-    env = dict(os.environ, RENDER_DIR=str(out), ANSIBLE_ROLES_PATH=str(ROLE_DIR.parent))
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    result = subprocess.run(
-        [str(playbook), "-i", "localhost,", str(SCENARIO_DIR / "render_darwin.yml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return {p.name: p.read_text() for p in out.iterdir()}
+    return render_darwin(SCENARIO_DIR, tmp_path_factory.mktemp("darwin"))
 
 
 def test_every_macos_template_rendered(rendered):

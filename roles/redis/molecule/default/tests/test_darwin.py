@@ -5,30 +5,16 @@ templates fit together and the checker script is valid shell; it does not prove 
 Homebrew or brew services behave as expected (see the README).
 """
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import ROLE_DIR, SCENARIO_DIR
+from lvd_darwin import render_darwin
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("darwin")
-    env = dict(os.environ, RENDER_DIR=str(out), ANSIBLE_ROLES_PATH=str(ROLE_DIR.parent))
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    result = subprocess.run(
-        [str(playbook), "-i", "localhost,", str(SCENARIO_DIR / "render_darwin.yml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return {p.name: p.read_text() for p in out.iterdir()}
+    return render_darwin(SCENARIO_DIR, tmp_path_factory.mktemp("darwin"))
 
 
 def test_every_template_rendered(rendered):
