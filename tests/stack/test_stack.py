@@ -10,8 +10,10 @@ keeps answering), and verify.yml.
 
 from __future__ import annotations
 
+import json
 import queue
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -19,6 +21,8 @@ import socketio
 from conftest import HTTP_URL, HTTPS_URL, ROOT, WORK, LoadGenerator, make_broken_artifact
 
 PASSWORD = "stack-test-password-1"
+# A deploy hook (deploy_hooks) that leaves a line per hook point on the host.
+HOOK = Path(__file__).resolve().parent / "hooks" / "record.yml"
 
 
 def assert_no_failed_requests(stack, load: dict, step: str) -> None:
@@ -179,10 +183,37 @@ def test_a_socketio_client_through_nginx_receives_the_live_event(stack, user, la
 # --- deploy and rollback under load -----------------------------------------------------
 
 
+def test_a_deploy_hook_that_is_not_a_hook_point_stops_before_anything_changes(stack):
+    hooks = {"after_everything": str(HOOK), "before_rollout": "hooks/relative.yml"}
+    run = stack.playbook(
+        "deploy-bad-hooks",
+        "playbooks/deploy.yml",
+        "-e",
+        f"app_version={stack.v2}",
+        "-e",
+        json.dumps({"deploy_hooks": hooks}),
+        check=False,
+    )
+    assert run.returncode != 0, run.tail()
+    assert "deploy_hooks.after_everything" in run.output, run.tail()
+    assert "deploy_hooks.before_rollout" in run.output, run.tail()
+    assert stack.app_releases() == {"app1": stack.v1, "app2": stack.v1}
+    assert not (ROOT / "dist" / f"lvd-{stack.v2}.tar.gz").exists()
+
+
 def test_deploy_v2_under_load_fails_no_request(stack, artifacts, lab_ca):
+    # The operator's hooks run at their steps: every app host records them in order.
+    hooks = {point: str(HOOK) for point in ("after_install", "before_rollout", "after_rollout")}
     load = LoadGenerator("deploy", ca_file=lab_ca)
     try:
-        stack.playbook("deploy-v2", "playbooks/deploy.yml", "-e", f"app_version={stack.v2}")
+        stack.playbook(
+            "deploy-v2",
+            "playbooks/deploy.yml",
+            "-e",
+            f"app_version={stack.v2}",
+            "-e",
+            json.dumps({"deploy_hooks": hooks}),
+        )
     finally:
         result = load.stop()
     artifacts["v2"] = ROOT / "dist" / f"lvd-{stack.v2}.tar.gz"
@@ -190,6 +221,9 @@ def test_deploy_v2_under_load_fails_no_request(stack, artifacts, lab_ca):
     assert_no_failed_requests(stack, result, "deploy")
     assert stack.app_releases() == {"app1": stack.v2, "app2": stack.v2}
     assert set(result["releases_seen"]) == {stack.v1, stack.v2}
+    for host in ("app1", "app2"):
+        recorded = stack.host_command(host, "cat /var/tmp/lvd-deploy-hooks.log").splitlines()
+        assert recorded == [f"{point} {stack.v2}" for point in hooks], (host, recorded)
 
 
 def test_rollback_to_v1_under_load_fails_no_request(stack, lab_ca):
