@@ -143,6 +143,10 @@ class Stack:
         return str(path)
 
 
+# The load generator's limit per request (seconds), above nginx's proxy_read_timeout.
+REQUEST_TIMEOUT = 65
+
+
 class LoadGenerator:
     """bench/load/loadgen.py in the background, through lb1, for as long as a step lasts."""
 
@@ -175,7 +179,7 @@ class LoadGenerator:
                 "10",
                 # Above nginx's proxy_read_timeout (60 s): slowness is nginx's to judge (504).
                 "--timeout",
-                "65",
+                str(REQUEST_TIMEOUT),
                 "--workers",
                 "256",
             ],
@@ -197,7 +201,9 @@ class LoadGenerator:
         """Stop sending (in-flight requests finish) and return the JSON summary."""
         time.sleep(3)  # and still flows after it ended
         self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=60)
+        # Requests in flight finish first: wait longer than one may take, so a slow one is
+        # counted in the summary (as its latency, or as a failure) instead of lost.
+        self.process.wait(timeout=REQUEST_TIMEOUT + 30)
         self.log.close()
         return json.loads(self.out.read_text())
 
