@@ -1,17 +1,24 @@
 """Every role keeps the conventions of CONTRIBUTING.md: its interface is written down once
-(defaults, argument specs and the README's variables table agree), internal names carry
-the role's prefix, handler topics name the role, templates say they are managed. Runs on
-the controller, in `make lint`; a failure names the role and what disagrees."""
+(defaults and argument specs agree, and the README's variables table is the one
+scripts/role_docs.py generates from them), internal names carry the role's prefix, handler
+topics name the role, templates say they are managed. Runs on the controller, in
+`make lint`; a failure names the role and what disagrees."""
 
+import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+ROOT = Path(__file__).resolve().parents[2]
+ROLES_DIR = ROOT / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "meta" / "argument_specs.yml").is_file())
 GALAXY_PLATFORMS = {"Debian", "Ubuntu", "MacOSX"}
+
+_ROLE_DOCS = importlib.util.spec_from_file_location("role_docs", ROOT / "scripts" / "role_docs.py")
+role_docs = importlib.util.module_from_spec(_ROLE_DOCS)
+_ROLE_DOCS.loader.exec_module(role_docs)
 
 
 def load(role: str, relative: str):
@@ -24,13 +31,6 @@ def options(role: str) -> dict:
     for entry in load(role, "meta/argument_specs.yml")["argument_specs"].values():
         merged.update(entry.get("options", {}))
     return merged
-
-
-def readme_table(role: str) -> set[str]:
-    readme = (ROLES_DIR / role / "README.md").read_text()
-    assert "\n## Role variables\n" in readme, f"{role}: README has no '## Role variables' section"
-    section = readme.split("\n## Role variables\n", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(rf"^\| `({role}_\w+)` \|", section, re.MULTILINE))
 
 
 def test_roles_are_found():
@@ -58,10 +58,13 @@ def test_secrets_have_no_value_by_default(role):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_the_readme_table_lists_exactly_the_inputs(role):
-    table, specs = readme_table(role), set(options(role))
-    assert sorted(specs - table) == [], "inputs missing from the README's variables table"
-    assert sorted(table - specs) == [], "README rows for names that are not inputs"
+def test_the_readme_variables_table_is_generated_from_the_specs(role):
+    fix = f"run: .venv/bin/python scripts/role_docs.py {role}"
+    readme = (ROLES_DIR / role / "README.md").read_text()
+    assert role_docs.section_bounds(readme), f"README has no '{role_docs.SECTION}' section"
+    block = role_docs.generated_block(readme)
+    assert block is not None, f"README's '{role_docs.SECTION}' has no generated table; {fix}"
+    assert block == role_docs.render(ROLES_DIR / role), f"README's table is out of date; {fix}"
 
 
 @pytest.mark.parametrize("role", ROLES)
