@@ -58,3 +58,10 @@ def test_checkconf_is_valid_shell(rendered, tmp_path):
     script = tmp_path / "checkconf"
     script.write_text(rendered["checkconf"])
     subprocess.run(["sh", "-n", str(script)], check=True)
+
+
+def test_flask_is_valid_shell_for_the_macos_layout(rendered, tmp_path):
+    script = tmp_path / "flask"
+    script.write_text(rendered["flask"])
+    subprocess.run(["sh", "-n", str(script)], check=True)
+    assert "root=/usr/local/var/lvd\n" in rendered["flask"]

@@ -14,7 +14,8 @@ ROLE_DIR = SCENARIO_DIR.parent.parent
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 WORK_DIR = "/srv/lvd/shared/migration"
 REPORT = f"{WORK_DIR}/migrate-sqlite-report.json"
-FLASK = "/srv/lvd/current/venv/bin/flask"
+# gunicorn_app's CLI: `flask --app app` with the current release, in its directory.
+FLASK = "/srv/lvd/bin/flask"
 APP_TABLES = ("users", "subscriptions", "validation_runs", "validation_results")
 
 
@@ -34,8 +35,7 @@ def sqlite_count(host, table):
 def migrate_check(host):
     """The app's own read-only check, as the app user: the JSON report."""
     cmd = host.run(
-        "cd /srv/lvd/current && runuser -u lvd -- %s --app app migrate-sqlite %s --check --json"
-        " --report %s",
+        "runuser -u lvd -- %s migrate-sqlite %s --check --json --report %s",
         FLASK,
         f"{WORK_DIR}/source.db",
         f"{WORK_DIR}/test-check.json",

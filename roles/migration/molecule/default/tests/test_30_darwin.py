@@ -20,6 +20,6 @@ def test_macos_variables_follow_gunicorn_apps_layout(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     resolved = json.loads(out.read_text())
-    assert resolved["flask"] == "/usr/local/var/lvd/current/venv/bin/flask"
+    assert resolved["flask"] == "/usr/local/var/lvd/bin/flask"
     assert resolved["sqlite_path"] == "/usr/local/var/lvd/shared/migration/source.db"
     assert resolved["packages"] == []
