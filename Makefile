@@ -46,18 +46,18 @@ test-app: bootstrap $(APP_VENV)/.installed ## App tests against a real PostgreSQ
 # a few at once finish sooner even on 2 cores. Logs: .cache/molecule/<role>-default.log
 ROLE_JOBS ?= 3
 test-roles: bootstrap ## Every role's Molecule scenario ($(ROLE_JOBS) at a time)
-	@echo $(ROLES_IN_CI) | tr ' ' '\n' | LVD_QUIET=1 xargs -P $(ROLE_JOBS) -I{} scripts/molecule-role.sh {}
+	@echo $(ROLES_IN_CI) | tr ' ' '\n' | LVD_QUIET=1 xargs -P $(ROLE_JOBS) -I{} scripts/molecule.sh {}
 
 test-role: bootstrap ## One role's Molecule scenario: make test-role ROLE=<name>
 	@test -n "$(ROLE)" || { echo "usage: make test-role ROLE=<name> (one of: $(ROLES_WITH_SCENARIOS))"; exit 2; }
-	@scripts/molecule-role.sh $(ROLE)
+	@scripts/molecule.sh $(ROLE)
 
-# The stack on the 5-host lab, as an operator runs it (lab-up, site.yml twice,
-# deploy and rollback under load, a broken deploy, verify.yml), then
-# inventories/single on one more container. Leaves the lab up to look at.
-# Logs: .cache/test-stack/
-test-stack: bootstrap ## Playbooks on the 5-host lab and the single box (tests/stack)
-	pytest -p no:cacheprovider tests/stack
+# The full stack as a Molecule scenario (molecule/stack): the 5-host lab from nothing,
+# site.yml twice, a deploy and a rollback under load, then the stack checks (tests/stack:
+# a broken deploy, bad hooks, verify.yml, and inventories/single on one more container).
+# Leaves the lab up to look at. Logs: .cache/molecule/stack.log, .cache/test-stack/
+test-stack: bootstrap ## The full-stack Molecule scenario on the 5-host lab (molecule/stack)
+	@scripts/molecule.sh stack
 
 lab-up: bootstrap ## Start the 5-host lab (systemd containers reached over SSH)
 	ansible-playbook $(LAB) playbooks/lab-up.yml

@@ -18,7 +18,7 @@ new connection, as browsers do (RFC 9112, 9.3.1); the summary counts these
 
 Run it with the tooling venv (it needs `requests`):
 
-    .venv/bin/python bench/load/loadgen.py --url http://127.0.0.1:8080 \\
+    .venv/bin/python files/loadgen.py --url http://127.0.0.1:8080 \\
         --rate 60 --duration 120 --out bench/results/load.json
 
 --duration 0 runs until SIGINT/SIGTERM (or until --stop-file appears), then drains the
@@ -507,8 +507,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = json.dumps(summary, indent=2) + "\n"
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Whole or not at all: a reader waiting for the file never sees half of it.
+        partial = out.with_name(out.name + ".partial")
+        partial.write_text(text)
+        partial.replace(out)
     else:
         sys.stdout.write(text)
     print_table(summary)

@@ -6,8 +6,9 @@ first that fails stops the run. The table is printed either way, and kept in
 .cache/test-times.txt. Under each stage it breaks the time down from what the stage
 leaves behind:
   test-roles   each role's scenario and its Molecule actions, from the timestamped
-               logs of scripts/molecule-role.sh (.cache/molecule/<role>-default.log)
-  test-stack   each playbook run, from .cache/test-stack/report-<stack|single>.json
+               logs of scripts/molecule.sh (.cache/molecule/<role>-default.log)
+  test-stack   the stack scenario's Molecule actions (.cache/molecule/stack.log), then
+               each playbook run of its checks (.cache/test-stack/report-<stack|single>.json)
 """
 
 from __future__ import annotations
@@ -48,20 +49,24 @@ def molecule_actions(log: Path) -> list[tuple[str, int]]:
     return actions
 
 
-def role_rows(since: float) -> list[str]:
+def scenario_rows(logs: list[Path], since: float) -> list[str]:
     rows = []
-    for log in sorted((CACHE / "molecule").glob("*-default.log")):
-        if log.stat().st_mtime < since:
+    for log in logs:
+        if not log.is_file() or log.stat().st_mtime < since:
             continue
         actions = molecule_actions(log)
         total = sum(seconds for _, seconds in actions)
         detail = ", ".join(f"{name} {seconds}" for name, seconds in actions)
-        rows.append(f"  {log.name.removesuffix('-default.log'):<22}{total:>6}   {detail}")
+        rows.append(f"  {log.name.removesuffix('.log').removesuffix('-default'):<22}{total:>6}   {detail}")
     return rows
 
 
+def role_rows(since: float) -> list[str]:
+    return scenario_rows(sorted((CACHE / "molecule").glob("*-default.log")), since)
+
+
 def stack_rows(since: float) -> list[str]:
-    rows = []
+    rows = scenario_rows([CACHE / "molecule" / "stack.log"], since)
     for name in ("stack", "single"):
         report = CACHE / "test-stack" / f"report-{name}.json"
         if not report.is_file() or report.stat().st_mtime < since:

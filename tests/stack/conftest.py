@@ -1,9 +1,11 @@
-"""Helpers of the stack test: run playbooks on the lab, run the load generator, ask hosts.
+"""Helpers of the stack checks (the verify step of molecule/stack): run playbooks on the
+lab, ask hosts, read what the scenario's side effects left.
 
 Everything goes through what an operator uses: `ansible-playbook -i inventories/lab ...`
 with the repository's ansible.cfg, and HTTP through the load balancer's ports on 127.0.0.1.
 Each playbook's output is kept in .cache/test-stack/<stack|single>-<step>.log, and the
 durations and load figures of the run in .cache/test-stack/report-<stack|single>.json.
+The releases are named after LVD_STACK_RUN, as in the scenario's converge and side effects.
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
-import sys
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -21,12 +21,7 @@ from pathlib import Path
 
 import pytest
 from ansible_run import ROOT, VENV_BIN, PlaybookRun, run_playbook
-
-WORK = ROOT / ".cache" / "test-stack"
-HTTP_URL = f"http://127.0.0.1:{os.environ.get('LAB_HTTP_PORT', '8080')}"
-HTTPS_URL = f"https://127.0.0.1:{os.environ.get('LAB_HTTPS_PORT', '8443')}"
-# The issue's floor is 50 requests/s through lb1 for the whole deploy.
-LOAD_RATE = float(os.environ.get("LVD_STACK_LOAD_RATE", "60"))
+from load import WORK
 
 
 @dataclass
@@ -53,6 +48,10 @@ class Stack:
     @property
     def broken(self) -> str:
         return f"stack-{self.run_id}-broken"
+
+    @property
+    def refused(self) -> str:
+        return f"stack-{self.run_id}-refused"
 
     @property
     def inventory_args(self) -> list[str]:
@@ -143,75 +142,11 @@ class Stack:
         return str(path)
 
 
-# The load generator's limit per request (seconds), above nginx's proxy_read_timeout.
-REQUEST_TIMEOUT = 65
-
-
-class LoadGenerator:
-    """bench/load/loadgen.py in the background, through lb1, for as long as a step lasts."""
-
-    def __init__(
-        self, name: str, ca_file: str, url: str = HTTPS_URL, rate: float = LOAD_RATE
-    ) -> None:
-        self.name = name
-        self.out = WORK / f"load-{name}.json"
-        self.ready = WORK / f"load-{name}.ready"
-        self.out.unlink(missing_ok=True)
-        self.ready.unlink(missing_ok=True)
-        self.log = open(WORK / f"load-{name}.log", "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "bench" / "load" / "loadgen.py"),
-                "--url",
-                url,
-                "--rate",
-                str(rate),
-                "--duration",
-                "0",
-                "--ca-file",
-                ca_file,
-                "--out",
-                str(self.out),
-                "--ready-file",
-                str(self.ready),
-                "--progress",
-                "10",
-                # Above nginx's proxy_read_timeout (60 s): slowness is nginx's to judge (504).
-                "--timeout",
-                str(REQUEST_TIMEOUT),
-                "--workers",
-                "256",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while not self.ready.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.log.flush()
-                raise AssertionError(
-                    f"the load generator did not start: {(WORK / f'load-{name}.log').read_text()}"
-                )
-            time.sleep(0.2)
-        # Traffic flows before the step starts.
-        time.sleep(3)
-
-    def stop(self) -> dict:
-        """Stop sending (in-flight requests finish) and return the JSON summary."""
-        time.sleep(3)  # and still flows after it ended
-        self.process.send_signal(signal.SIGINT)
-        # Requests in flight finish first: wait longer than one may take, so a slow one is
-        # counted in the summary (as its latency, or as a failure) instead of lost.
-        self.process.wait(timeout=REQUEST_TIMEOUT + 30)
-        self.log.close()
-        return json.loads(self.out.read_text())
-
-
 @pytest.fixture(scope="session")
 def stack() -> Stack:
-    """The five-host lab (inventories/lab)."""
-    return Stack(run_id=time.strftime("%Y%m%d%H%M%S"))
+    """The five-host lab (inventories/lab), as the scenario's converge and side effects
+    left it: running the first release again, after a deploy and a rollback."""
+    return Stack(run_id=os.environ.get("LVD_STACK_RUN", "local"))
 
 
 @pytest.fixture(scope="session")
@@ -221,21 +156,28 @@ def lab_ca(stack) -> str:
 
 
 @pytest.fixture(scope="session")
-def single() -> Stack:
-    """inventories/single on one lab container of its own (tests/single/lab.yml)."""
-    return Stack(
+def single():
+    """inventories/single on one lab container of its own (tests/single/lab.yml), started
+    from nothing and removed at the end, with its release tarballs."""
+    box = Stack(
         run_id=time.strftime("%Y%m%d%H%M%S"),
         inventory=("inventories/single", "tests/single/lab.yml"),
         env={"ANSIBLE_STRATEGY": "linear"},
     )
+    box.playbook("lab-down-before", "playbooks/lab-down.yml")
+    box.playbook("lab-up", "playbooks/lab-up.yml")
+    yield box
+    box.playbook("lab-down", "playbooks/lab-down.yml")
+    for release in (box.v1, box.v2):
+        for suffix in (".tar.gz", ".tar.gz.sha256"):
+            (ROOT / "dist" / f"lvd-{release}{suffix}").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
 def artifacts(stack):
-    """Paths of the test's release tarballs in dist/, removed at the end."""
-    paths = {}
-    yield paths
-    for release in (stack.v1, stack.v2, stack.broken):
+    """The run's release tarballs in dist/ (the scenario's and the tests'), removed at the end."""
+    yield
+    for release in (stack.v1, stack.v2, stack.broken, stack.refused):
         for suffix in (".tar.gz", ".tar.gz.sha256"):
             (ROOT / "dist" / f"lvd-{release}{suffix}").unlink(missing_ok=True)
 

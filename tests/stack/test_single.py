@@ -2,14 +2,14 @@
 container of its own, beside the five-host lab: it converges from nothing, a second run
 changes nothing, the dashboard answers through its nginx, a deploy switches the release
 (no load balancer to drain: the systemd socket holds connections during the restart),
-verify.yml passes. The container is removed at the end. Every playbook here runs with
+verify.yml passes. The container is started from nothing and removed at the end by the
+`single` fixture (tests/stack/conftest.py). Every playbook here runs with
 Ansible's stock strategy (ANSIBLE_STRATEGY=linear), the lab's with Mitogen: both must work.
 """
 
 from __future__ import annotations
 
 import requests
-from conftest import ROOT
 
 URL = "https://127.0.0.1:8543"
 
@@ -23,9 +23,7 @@ def releases(single) -> dict[str, str]:
     return {host: result["json"]["release"] for host, result in hosts.items()}
 
 
-def test_single_box_from_nothing(single):
-    single.playbook("lab-down-before", "playbooks/lab-down.yml")
-    single.playbook("lab-up", "playbooks/lab-up.yml")
+def test_single_box_converges_from_nothing(single):
     single.playbook("site-first", "site.yml", "-e", f"app_version={single.v1}")
     assert releases(single) == {"dashboard.example.com": single.v1}
 
@@ -46,15 +44,6 @@ def test_single_box_serves_through_its_nginx(single):
 
 
 def test_single_box_deploys_and_verifies(single):
-    try:
-        single.playbook("deploy-v2", "playbooks/deploy.yml", "-e", f"app_version={single.v2}")
-        assert releases(single) == {"dashboard.example.com": single.v2}
-        single.playbook("verify", "playbooks/verify.yml", "-e", "verify_smoke=true")
-    finally:
-        for release in (single.v1, single.v2):
-            for suffix in (".tar.gz", ".tar.gz.sha256"):
-                (ROOT / "dist" / f"lvd-{release}{suffix}").unlink(missing_ok=True)
-
-
-def test_single_box_is_removed(single):
-    single.playbook("lab-down", "playbooks/lab-down.yml")
+    single.playbook("deploy-v2", "playbooks/deploy.yml", "-e", f"app_version={single.v2}")
+    assert releases(single) == {"dashboard.example.com": single.v2}
+    single.playbook("verify", "playbooks/verify.yml", "-e", "verify_smoke=true")
