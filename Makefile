@@ -24,7 +24,7 @@ lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, role conve
 	ansible-lint
 	ruff check .
 	$(VENV)/python scripts/check_duplicates.py
-	pytest -q -p no:cacheprovider tests/roles
+	pytest -q -p no:cacheprovider tests/roles tests/repo
 	ansible-playbook $(LAB) --syntax-check site.yml playbooks/*.yml
 
 # scripts/test.py runs the four stages below in order and ends with a table of where
