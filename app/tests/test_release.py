@@ -2,7 +2,10 @@
 package index on CPython 3.11 (Debian 12) and 3.13 (Debian 13); gunicorn then serves it."""
 
 import hashlib
+import importlib.util
+import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -15,6 +18,18 @@ import requests
 from app.tests.conftest import ROOT, free_port, wait_until
 
 RELEASE = "2026.11.29-test"
+# The hosts of the lab: Debian 12 (CPython 3.11) and Debian 13 (3.13), on this machine's CPU.
+TARGETS = [f"cp311-linux-{platform.machine()}", f"cp313-linux-{platform.machine()}"]
+
+
+def build_release_module():
+    """scripts/build-release.py as a module (its target names and platform tags)."""
+    spec = importlib.util.spec_from_file_location(
+        "build_release", ROOT / "scripts" / "build-release.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def sha256(path) -> str:
@@ -49,7 +64,7 @@ def offline_env() -> dict:
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    build(out)
+    build(out, *(f"--target={target}" for target in TARGETS))
     tarball = out / f"lvd-{RELEASE}.tar.gz"
     target = tmp_path_factory.mktemp("release")
     with tarfile.open(tarball) as tar:
@@ -98,6 +113,8 @@ def test_tarball_layout(release):
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
     assert (target / "RELEASE").read_text().strip() == RELEASE
+    assert (target / "TARGETS").read_text().split() == sorted(TARGETS)
+    assert names[:2] == ["RELEASE", "TARGETS"]
     assert "app/__init__.py" in names
     assert "app/migrations/versions/0001_initial_schema.py" in names
     assert "app/static/dashboard.js" in names
@@ -112,10 +129,10 @@ def test_tarball_layout(release):
 
 def test_same_id_gives_the_same_bytes_and_is_not_rebuilt(release, tmp_path):
     tarball, _target = release
-    build(tmp_path, "--force")
+    build(tmp_path, "--force", *(f"--target={target}" for target in reversed(TARGETS)))
     assert sha256(tmp_path / tarball.name) == sha256(tarball)
     before = tarball.stat().st_mtime_ns
-    kept = build(tarball.parent)
+    kept = build(tarball.parent, *(f"--target={target}" for target in TARGETS))
     assert "exists, kept" in kept.stderr
     assert tarball.stat().st_mtime_ns == before
 
@@ -229,3 +246,65 @@ def test_python313_venv_from_the_wheelhouse_runs_the_app(release, tmp_path):
         text=True,
     )
     assert result.stdout.split() == ["200", RELEASE]
+
+
+def test_the_artifact_names_its_targets_and_old_ones_say_nothing(release, tmp_path):
+    tarball, _target = release
+    module = build_release_module()
+    assert module.targets_of(tarball) == sorted(TARGETS)
+    old = tmp_path / "old.tar.gz"
+    with tarfile.open(old, "w:gz") as tar:
+        tar.add(_target / "RELEASE", arcname="RELEASE")
+        tar.add(_target / "app" / "requirements.txt", arcname="app/requirements.txt")
+    assert module.targets_of(old) is None
+
+
+def test_a_target_no_wheels_exist_for_is_refused_in_one_sentence(tmp_path):
+    refused = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build-release.py"),
+            "--version",
+            "x",
+            "--out",
+            str(tmp_path),
+            "--target",
+            "cp310-linux-x86_64",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "cp310-linux-x86_64" in refused.stderr and "3.11 to 3.13" in refused.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_every_target_resolves_every_pin_from_its_wheels_alone():
+    """The wheels of each default target (12: CPython 3.11 to 3.13, Linux x86_64/aarch64,
+    macOS arm64/x86_64), as build-release.py downloads them: pip resolves every pin of
+    app/requirements.txt from them with no index, binary only, as that target."""
+    module = build_release_module()
+    targets = json.loads(
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "build-release.py"), "--list-targets"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert len(targets) >= 12 and {"cp312-linux-aarch64", "cp313-macos-arm64"} <= set(targets)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build-release.py"), "--check-targets"],
+        check=True,
+        timeout=1800,
+    )
+    requirements = ROOT / "app" / "requirements.txt"
+    failed = {}
+    for target in targets:
+        wheels = module.cached_wheelhouse(requirements, target)
+        resolution = module.resolves(requirements, target, wheels)
+        if resolution.returncode != 0:
+            failed[target] = resolution.stderr[-500:]
+    print(f"{len(targets)} targets resolve from their wheels alone: {', '.join(targets)}")
+    assert failed == {}
