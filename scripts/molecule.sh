@@ -29,6 +29,12 @@ fi
 mkdir -p .cache/molecule
 log=$PWD/.cache/molecule/$name.log
 
+# The stack keeps its lab up (--destroy never skips every destroy, the first one too), so
+# Molecule's state from an earlier run would say "created" and skip create: forget it,
+# and create (lab-down, then lab-up) starts from nothing.
+if [[ $target == stack ]]; then
+  (cd "$dir" && molecule reset -s "$scenario") > /dev/null 2>&1 || true
+fi
 say "molecule test: $dir, scenario $scenario (log: $log)"
 start=$SECONDS
 # Each log line starts with the time it was written: scripts/test.py reads the
