@@ -46,4 +46,4 @@ engine() {
 
 venv
 engine
-for release in bookworm trixie; do scripts/build-image.sh "$release"; done
+for release in bullseye bookworm trixie; do scripts/build-image.sh "$release"; done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the systemd base image for one Debian release (bookworm or trixie)
+# Build the systemd base image for one Debian release (bullseye, bookworm or trixie)
 # with debootstrap + docker import: no container registry needed.
 # The image carries a label with the hash of this recipe and the mirror;
 # an image whose label matches is never rebuilt.
@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-release=${1:?usage: build-image.sh bookworm|trixie}
+release=${1:?usage: build-image.sh bullseye|bookworm|trixie}
 case $release in
+  bullseye) image=lvd/debian11-systemd ;;
   bookworm) image=lvd/debian12-systemd ;;
   trixie) image=lvd/debian13-systemd ;;
-  *) die "unknown release '$release': use bookworm or trixie" ;;
+  *) die "unknown release '$release': use bullseye, bookworm or trixie" ;;
 esac
 
 sources=/etc/apt/sources.list.d/debian.sources

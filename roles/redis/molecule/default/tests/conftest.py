@@ -55,6 +55,11 @@ def admin_client(address, role_vars):
     client.close()
 
 
+def version(client):
+    """The server's (major, minor) version, e.g. (6, 0) on Debian 11 and Ubuntu 22.04."""
+    return tuple(int(part) for part in client.info("server")["redis_version"].split(".")[:2])
+
+
 def run_role(host, *extra_args):
     """Apply the role to this instance once more (bad_input.yml), with extra ansible-playbook
     arguments; returns (exit code, combined output). Molecule's environment gives the
