@@ -11,7 +11,7 @@ ROLES_IN_CI = gunicorn_app postgresql migration nginx redis
 
 APP_VENV := .venv-app
 
-.PHONY: help bootstrap lint test test-app test-roles test-role test-stack lab-up lab-down demo bench
+.PHONY: help bootstrap lint test test-render test-app test-roles test-role test-stack lab-up lab-down demo bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,10 +27,15 @@ lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, role conve
 	pytest -q -p no:cacheprovider tests/roles tests/repo
 	ansible-playbook $(LAB) --syntax-check site.yml playbooks/*.yml
 
-# scripts/test.py runs the four stages below in order and ends with a table of where
+# scripts/test.py runs the five stages below in order and ends with a table of where
 # the time went (also in .cache/test-times.txt).
-test: bootstrap ## Everything: lint, app, every role's scenario, the stack; then a time table
+test: bootstrap ## Everything: lint, render check, app, every role's scenario, the stack; then a time table
 	@$(VENV)/python scripts/test.py
+
+# Every role's templates rendered as on Ubuntu 22.04, Ubuntu 24.04 and macOS, and checked
+# by the real tools in containers of the Debian releases with the nearest packages.
+test-render: bootstrap ## Render every template for Ubuntu 22.04/24.04 and macOS; check each with its tool
+	pytest -q -p no:cacheprovider tests/render
 
 # The app's own venv, apart from the tooling .venv (its pins are the release's).
 $(APP_VENV)/.installed: app/requirements.txt app/requirements-test.txt

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make test`: every stage of the test pyramid in order, then a table of where the time went.
 
-The stages are the Makefile's own targets (lint, test-app, test-roles, test-stack); the
+The stages are the Makefile's own targets (lint, test-render, test-app, test-roles, test-stack); the
 first that fails stops the run. The table is printed either way, and kept in
 .cache/test-times.txt. Under each stage it breaks the time down from what the stage
 leaves behind:
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
-STAGES = ("lint", "test-app", "test-roles", "test-stack")
+STAGES = ("lint", "test-render", "test-app", "test-roles", "test-stack")
 # "12:34:56 INFO     [default > converge] Executing" (the timestamp is molecule-role.sh's)
 ACTION = re.compile(r"^(\d\d:\d\d:\d\d) INFO\s+\[\w+ > (\w+)\] (Executing|Executed)")
 

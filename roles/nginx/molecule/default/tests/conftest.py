@@ -6,6 +6,7 @@ front of the two test backends of prepare.yml), through curl.
 
 import os
 import pathlib
+import re
 import shlex
 import subprocess
 import sys
@@ -43,20 +44,23 @@ def fetch(host, url, *curl_args):
 
 
 def codes_and_backends(host, url, count, *curl_args):
-    """Send `count` GETs over one client connection; (status, X-Backend) each."""
-    cmd = [
-        "curl",
-        "-sk",
-        "--max-time",
-        "60",
-        "-w",
-        "%{http_code} %header{x-backend}\\n",
-        *curl_args,
-    ]
+    """Send `count` GETs over one client connection; (status, X-Backend) each.
+
+    curl dumps each response's headers, then writes its status code on a line of its own
+    (-w "%header{...}" would need curl 7.84; Debian 11 has 7.74)."""
+    cmd = ["curl", "-sk", "--max-time", "60", "-D", "-", "-w", "%{http_code}\\n", *curl_args]
     for _ in range(count):
         cmd += ["-o", "/dev/null", url]
     out = host.check_output(shlex.join(cmd))
-    return [tuple((line.split() + ["-"])[:2]) for line in out.splitlines()]
+    answers, backend = [], "-"
+    for line in out.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "x-backend":
+            backend = value.strip()
+        elif re.fullmatch(r"\d{3}", line.strip()):
+            answers.append((line.strip(), backend))
+            backend = "-"
+    return answers
 
 
 def start_backend(host, port):
