@@ -6,12 +6,13 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB := -i inventories/lab
 ROLES_WITH_SCENARIOS = $(patsubst roles/%/molecule/default,%,$(wildcard roles/*/molecule/default))
-# The scenarios make test runs: every role's, longest first (three at a time).
-ROLES_IN_CI = gunicorn_app postgresql migration nginx redis
+# The scenarios make test runs, longest first (three at a time): every role's, and the
+# stand-in Mac's (molecule/macos).
+SCENARIOS_IN_CI = gunicorn_app postgresql migration nginx redis macos
 
 APP_VENV := .venv-app
 
-.PHONY: help bootstrap lint test test-render test-app test-roles test-role test-stack lab-up lab-down demo bench
+.PHONY: help bootstrap lint test test-render test-app test-roles test-role test-macos test-stack lab-up lab-down demo bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,12 +51,17 @@ test-app: bootstrap $(APP_VENV)/.installed ## App tests against a real PostgreSQ
 # Scenarios spend much of their time waiting (apt, service start-up, docker exec):
 # a few at once finish sooner even on 2 cores. Logs: .cache/molecule/<role>-default.log
 ROLE_JOBS ?= 3
-test-roles: bootstrap ## Every role's Molecule scenario ($(ROLE_JOBS) at a time)
-	@echo $(ROLES_IN_CI) | tr ' ' '\n' | LVD_QUIET=1 xargs -P $(ROLE_JOBS) -I{} scripts/molecule.sh {}
+test-roles: bootstrap ## Every role's Molecule scenario and the stand-in Mac's ($(ROLE_JOBS) at a time)
+	@echo $(SCENARIOS_IN_CI) | tr ' ' '\n' | LVD_QUIET=1 xargs -P $(ROLE_JOBS) -I{} scripts/molecule.sh {}
 
 test-role: bootstrap ## One role's Molecule scenario: make test-role ROLE=<name>
 	@test -n "$(ROLE)" || { echo "usage: make test-role ROLE=<name> (one of: $(ROLES_WITH_SCENARIOS))"; exit 2; }
 	@scripts/molecule.sh $(ROLE)
+
+# The roles' Darwin task files on a Linux container that plays an Apple Silicon Mac:
+# stand-ins for brew, sw_vers and plutil that record every call, facts that say Darwin.
+test-macos: bootstrap ## The stand-in Mac's Molecule scenario (molecule/macos)
+	@scripts/molecule.sh macos
 
 # The full stack as a Molecule scenario (molecule/stack): the 5-host lab from nothing,
 # site.yml twice, a deploy and a rollback under load, then the stack checks (tests/stack:

@@ -5,13 +5,14 @@
 #                                prepare, converge, idempotence, check, verify, destroy)
 #   scripts/molecule.sh stack    the full stack on the 5-host lab (molecule/stack), which it
 #                                leaves up to look at (LVD_STACK_DESTROY=always removes it)
+#   scripts/molecule.sh macos    the roles' Darwin task files on a stand-in Mac (molecule/macos)
 # It also fails when the check-mode run after a converge reported a change (Molecule's own
 # `check` action only fails on task errors), and when the stack's playbooks warn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-target=${1:?usage: molecule.sh ROLE|stack}
+target=${1:?usage: molecule.sh ROLE|stack|macos}
 config=()
 export PATH=$PWD/.venv/bin:$PATH
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
@@ -20,9 +21,12 @@ if [[ $target == stack ]]; then
   args=(--destroy "${LVD_STACK_DESTROY:-never}")
   # The releases the scenario builds, and the stack checks read, are named after the run.
   export LVD_STACK_RUN=${LVD_STACK_RUN:-$(date +%Y%m%d%H%M%S)}
+elif [[ $target == macos ]]; then
+  dir=. scenario=macos name=macos args=()
+  export LVD_MOLECULE_PREFIX=${LVD_MOLECULE_PREFIX:-macos}
 else
   [[ -d roles/$target/molecule/default ]] ||
-    die "no Molecule scenario roles/$target/molecule/default: ROLE must be one of: $(ls roles | tr '\n' ' ') (or stack)"
+    die "no Molecule scenario roles/$target/molecule/default: ROLE must be one of: $(ls roles | tr '\n' ' ') (or stack, macos)"
   dir=roles/$target scenario=default name=$target-default args=()
   # Instance names carry the role, so two roles' scenarios never collide.
   export LVD_MOLECULE_PREFIX=${LVD_MOLECULE_PREFIX:-${target//_/-}}

@@ -5,8 +5,8 @@ The stages are the Makefile's own targets (lint, test-render, test-app, test-rol
 first that fails stops the run. The table is printed either way, and kept in
 .cache/test-times.txt. Under each stage it breaks the time down from what the stage
 leaves behind:
-  test-roles   each role's scenario and its Molecule actions, from the timestamped
-               logs of scripts/molecule.sh (.cache/molecule/<role>-default.log)
+  test-roles   each role's scenario and the stand-in Mac's, with their Molecule actions,
+               from the timestamped logs of scripts/molecule.sh (.cache/molecule/)
   test-stack   the stack scenario's Molecule actions (.cache/molecule/stack.log), then
                each playbook run of its checks (.cache/test-stack/report-<stack|single>.json)
 """
@@ -62,7 +62,8 @@ def scenario_rows(logs: list[Path], since: float) -> list[str]:
 
 
 def role_rows(since: float) -> list[str]:
-    return scenario_rows(sorted((CACHE / "molecule").glob("*-default.log")), since)
+    logs = sorted((CACHE / "molecule").glob("*-default.log")) + [CACHE / "molecule" / "macos.log"]
+    return scenario_rows(logs, since)
 
 
 def stack_rows(since: float) -> list[str]:

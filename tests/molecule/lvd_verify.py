@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from lvd_playbook import ansible_playbook
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 PLAYBOOK = Path(__file__).with_name("role_verify.yml")
@@ -19,15 +18,12 @@ PLAYBOOK = Path(__file__).with_name("role_verify.yml")
 def role_verify_rows(role: str) -> dict[str, list[dict]]:
     """{host: rows} from `include_role: {name: role, tasks_from: verify}` on every instance."""
     with tempfile.TemporaryDirectory() as out:
-        command = [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(PLAYBOOK),
+        run = ansible_playbook(
+            PLAYBOOK,
             "-e",
             json.dumps({"lvd_verify_role": role, "lvd_verify_out": out}),
-        ]
-        run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+            timeout=600,
+        )
         assert run.returncode == 0, (
             f"{role}'s verify entry point failed:\n{run.stdout[-4000:]}{run.stderr[-2000:]}"
         )

@@ -4,11 +4,10 @@ inventory, the roles path and ansible.cfg)."""
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from lvd_playbook import ansible_playbook
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 ROLE_DIR = SCENARIO_DIR.parent.parent
@@ -22,12 +21,7 @@ BASE_URL = "http://127.0.0.1:8000"
 
 def run_playbook(playbook, *extra_args, limit=None):
     """ansible-playbook on every instance (or one); returns (exit code, combined output)."""
-    command = [str(Path(sys.executable).parent / "ansible-playbook")]
-    command += ["-i", os.environ["MOLECULE_INVENTORY_FILE"]]
-    if limit:
-        command += ["--limit", limit]
-    command += [str(SCENARIO_DIR / playbook), *extra_args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1200, check=False)
+    result = ansible_playbook(SCENARIO_DIR / playbook, *extra_args, limit=limit)
     return result.returncode, result.stdout + result.stderr
 
 

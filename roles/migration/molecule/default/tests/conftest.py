@@ -1,13 +1,11 @@
 """Helpers shared by the migration role's testinfra tests."""
 
 import json
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from lvd_playbook import ansible_playbook, recaps
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 ROLE_DIR = SCENARIO_DIR.parent.parent
@@ -55,27 +53,6 @@ def run_playbook(host, playbook, *args):
     Returns (return code, combined output, the host's recap counters).
     """
     name = host.backend.get_hostname()
-    cmd = [
-        str(ANSIBLE_PLAYBOOK),
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        "--limit",
-        name,
-        str(SCENARIO_DIR / playbook),
-        *args,
-    ]
-    proc = subprocess.run(
-        cmd, check=False, capture_output=True, text=True, timeout=900, env=dict(os.environ)
-    )
+    proc = ansible_playbook(SCENARIO_DIR / playbook, *args, limit=name, timeout=900)
     output = proc.stdout + proc.stderr
-    recap = re.search(
-        rf"^{re.escape(name)}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-        output,
-        re.MULTILINE,
-    )
-    counters = (
-        dict(zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups())))
-        if recap
-        else {}
-    )
-    return proc.returncode, output, counters
+    return proc.returncode, output, recaps(output).get(name, {})

@@ -8,11 +8,10 @@ import os
 import pathlib
 import re
 import shlex
-import subprocess
-import sys
 
 import pytest
 import testinfra
+from lvd_playbook import ansible_playbook
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 SCENARIO = pathlib.Path(__file__).resolve().parent.parent
@@ -107,18 +106,6 @@ def run_playbook():
     """Run a playbook of this scenario against every instance (in parallel)."""
 
     def run(name, *extra_args):
-        env = dict(os.environ)
-        env.setdefault("ANSIBLE_ROLES_PATH", str(ROLES))
-        env["ANSIBLE_FORCE_COLOR"] = "0"
-        cmd = [
-            str(pathlib.Path(sys.executable).with_name("ansible-playbook")),
-            "--inventory",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(SCENARIO / name),
-            *extra_args,
-        ]
-        return subprocess.run(
-            cmd, check=False, capture_output=True, text=True, env=env, timeout=1200
-        )
+        return ansible_playbook(SCENARIO / name, *extra_args)
 
     return run

@@ -2,12 +2,12 @@
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import testinfra
+from lvd_playbook import ansible_playbook, recaps
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
@@ -93,23 +93,6 @@ def run_playbook(playbook, *args):
 
     Returns (return code, combined output, {host: recap counters}).
     """
-    cmd = [
-        str(ANSIBLE_PLAYBOOK),
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        str(SCENARIO_DIR / playbook),
-        *args,
-    ]
-    proc = subprocess.run(
-        cmd, check=False, capture_output=True, text=True, timeout=900, env=dict(os.environ)
-    )
+    proc = ansible_playbook(SCENARIO_DIR / playbook, *args, timeout=900)
     output = proc.stdout + proc.stderr
-    recaps = {
-        name: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, counters)))
-        for name, *counters in re.findall(
-            r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-            output,
-            re.MULTILINE,
-        )
-    }
-    return proc.returncode, output, recaps
+    return proc.returncode, output, recaps(output)

@@ -1,14 +1,12 @@
 """Shared fixtures: what the role published and how to reach the instance under test."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import redis
+from lvd_playbook import ansible_playbook
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
 ROLE_DIR = SCENARIO_DIR.parent.parent
@@ -64,14 +62,7 @@ def run_role(host, *extra_args):
     """Apply the role to this instance once more (bad_input.yml), with extra ansible-playbook
     arguments; returns (exit code, combined output). Molecule's environment gives the
     inventory, roles path and ansible.cfg."""
-    playbook = [str(Path(sys.executable).parent / "ansible-playbook")]
-    command = playbook + [
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        "--limit",
-        host.backend.get_hostname(),
-        str(SCENARIO_DIR / "bad_input.yml"),
-        *extra_args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    result = ansible_playbook(
+        SCENARIO_DIR / "bad_input.yml", *extra_args, limit=host.backend.get_hostname(), timeout=600
+    )
     return result.returncode, result.stdout + result.stderr

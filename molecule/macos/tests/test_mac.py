@@ -1,0 +1,106 @@
+"""What the roles did on the stand-in Mac (molecule/macos), after converge and idempotence:
+the commands they sent to Homebrew and macOS (as the stand-ins recorded them), the files
+they wrote, and the services they left running, as a person would check on a Mac."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lvd_verify import assert_role_verify_passes
+
+PREFIX = "/opt/homebrew"
+CALLS = f"{PREFIX}/var/standin/calls.jsonl"
+
+
+@pytest.fixture(scope="module")
+def calls(host):
+    """[argv] of every stand-in call of both runs, in order; the uid of each checked apart."""
+    lines = [json.loads(line) for line in host.file(CALLS).content_string.splitlines()]
+    return lines
+
+
+def argvs(calls):
+    return [" ".join(call["argv"]) for call in calls]
+
+
+def runs(calls):
+    """The calls of the converge and of the idempotence run (each starts with the facts
+    module asking sw_vers for the macOS version)."""
+    starts = [i for i, call in enumerate(calls) if call["argv"][0] == "sw_vers"]
+    assert len(starts) >= 2, f"expected two runs, found {len(starts)}: {argvs(calls)}"
+    return argvs(calls[starts[0] : starts[1]]), argvs(calls[starts[1] :])
+
+
+def test_nothing_ran_as_root(calls):
+    assert calls, "the stand-ins recorded no call"
+    assert {call["uid"] for call in calls} == {1000}, (
+        "a command ran as another user than the Mac's login user"
+    )
+
+
+def test_first_run_installs_each_formula_once_then_starts_its_service(calls):
+    first, _ = runs(calls)
+    assert first.count("brew install redis") == 1
+    assert first.count("brew install nginx logrotate") == 1
+    # Installed before anything starts it; nginx and logrotate as brew services.
+    assert first.index("brew install redis") < first.index("brew services restart redis")
+    assert first.index("brew install nginx logrotate") < first.index("brew services start nginx")
+    assert "brew services start logrotate" in first
+
+
+def test_second_run_only_asks(calls):
+    _, second = runs(calls)
+    changing = [argv for argv in second if argv.split()[1:2] in (["install"], ["upgrade"])]
+    changing += [argv for argv in second if argv.startswith("brew services") and "info" not in argv]
+    assert changing == [], f"the idempotence run changed something: {changing}"
+    assert "brew info --json=v2 redis" in second
+
+
+def test_homebrew_prefix_belongs_to_the_login_user(host):
+    for path in (
+        f"{PREFIX}/etc/redis.conf",
+        f"{PREFIX}/etc/nginx/nginx.conf",
+        f"{PREFIX}/var/db/redis",
+    ):
+        assert host.file(path).user == "dev", path
+
+
+def test_redis_conf_is_the_roles_with_homebrew_paths(host):
+    conf = host.file(f"{PREFIX}/etc/redis.conf").content_string
+    assert "Ansible managed" in conf
+    assert f'dir "{PREFIX}/var/db/redis"' in conf
+    assert f'include "{PREFIX}/etc/redis-users.conf"' in conf
+    assert host.file(f"{PREFIX}/etc/redis.conf").mode == 0o600
+
+
+def test_redis_answers_the_admin_and_refuses_anonymous_clients(host):
+    anonymous = host.run(f"{PREFIX}/bin/redis-cli -h 127.0.0.1 ping")
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    admin = host.run(
+        f"REDISCLI_AUTH=stand-in-admin-password-2026 {PREFIX}/bin/redis-cli --no-auth-warning --user admin -h 127.0.0.1 ping"
+    )
+    assert admin.stdout.strip() == "PONG", admin.stderr
+
+
+def test_redis_runs_as_the_brew_service_with_the_roles_config(host):
+    servers = host.process.filter(comm="redis-server")
+    assert [p.user for p in servers] == ["dev"]
+    service = json.loads(host.check_output(f"{PREFIX}/bin/brew services info redis --json"))[0]
+    assert service["status"] == "started"
+    assert service["pid"] == servers[0].pid
+
+
+def test_nginx_serves_the_roles_site_as_the_login_user(host):
+    masters = [p for p in host.process.filter(comm="nginx") if "master" in p.args]
+    assert [p.user for p in masters] == ["dev"]
+    conf = host.file(f"{PREFIX}/etc/nginx/nginx.conf").content_string
+    assert "Ansible managed" in conf
+    assert f"pid {PREFIX}/var/run/nginx.pid;" in conf
+    # Through nginx to the stand-in app (prepare.yml) on 127.0.0.1:8000.
+    assert host.check_output("curl -s http://127.0.0.1/health") == '{"status": "ok"}'
+
+
+@pytest.mark.parametrize("role", ["redis", "nginx"])
+def test_the_roles_verify_entry_point_passes_on_the_mac(role):
+    assert_role_verify_passes(role)
