@@ -5,6 +5,7 @@ they wrote, and the services they left running, as a person would check on a Mac
 from __future__ import annotations
 
 import json
+import plistlib
 
 import pytest
 from lvd_verify import assert_role_verify_passes
@@ -41,12 +42,57 @@ def test_nothing_ran_as_root(calls):
 
 def test_first_run_installs_each_formula_once_then_starts_its_service(calls):
     first, _ = runs(calls)
+    assert first.count("brew install postgresql@17") == 1
+    assert first.index("brew install postgresql@17") < first.index(
+        "brew services start postgresql@17"
+    )
     assert first.count("brew install redis") == 1
     assert first.count("brew install nginx logrotate") == 1
     # Installed before anything starts it; nginx and logrotate as brew services.
     assert first.index("brew install redis") < first.index("brew services restart redis")
     assert first.index("brew install nginx logrotate") < first.index("brew services start nginx")
     assert "brew services start logrotate" in first
+
+
+def test_backup_agent_is_loaded_once_into_the_users_launchd_domain(calls):
+    first, second = runs(calls)
+    plist = "/home/dev/Library/LaunchAgents/local.postgresql-backup.plist"
+    assert first.count(f"launchctl bootstrap gui/1000 {plist}") == 1
+    linted = next(i for i, argv in enumerate(first) if argv.startswith("plutil -lint"))
+    assert linted < first.index(f"launchctl bootstrap gui/1000 {plist}")
+    # Later runs only ask whether it is loaded.
+    assert [argv for argv in second if argv.startswith("launchctl")] == [
+        "launchctl print gui/1000/local.postgresql-backup"
+    ] * len([argv for argv in second if argv.startswith("launchctl")])
+
+
+def test_backup_agent_plist_runs_the_script_daily(host):
+    agent = plistlib.loads(
+        host.file("/home/dev/Library/LaunchAgents/local.postgresql-backup.plist").content
+    )
+    assert agent["Label"] == "local.postgresql-backup"
+    assert agent["ProgramArguments"] == [f"{PREFIX}/sbin/postgresql-backup"]
+    assert set(agent["StartCalendarInterval"]) == {"Hour", "Minute"}
+    assert host.file(f"{PREFIX}/sbin/postgresql-backup").mode & 0o100
+    loaded = host.run("launchctl print gui/1000/local.postgresql-backup")
+    assert loaded.rc == 0, loaded.stderr
+
+
+def test_postgresql_is_the_login_users_cluster_with_the_roles_database(host):
+    psql = f"{PREFIX}/bin/psql -XAtq -h /tmp -d postgres -c"
+    assert host.check_output(f"{psql} 'select current_user'") == "dev"
+    owner = host.check_output(
+        f"{psql} \"select pg_get_userbyid(datdba) from pg_database where datname = 'lvd'\""
+    )
+    assert owner == "lvd_app"
+    assert host.check_output(f"{psql} 'show password_encryption'") == "scram-sha-256"
+    login = host.run(
+        f"PGPASSWORD=stand-in-db-password-2026 {PREFIX}/bin/psql -XAtq -h 127.0.0.1"
+        " -U lvd_app -d lvd -c 'select 1'"
+    )
+    assert login.stdout.strip() == "1", login.stderr
+    service = json.loads(host.check_output(f"{PREFIX}/bin/brew services info postgresql@17 --json"))
+    assert service[0]["status"] == "started"
 
 
 def test_second_run_only_asks(calls):
@@ -101,6 +147,6 @@ def test_nginx_serves_the_roles_site_as_the_login_user(host):
     assert host.check_output("curl -s http://127.0.0.1/health") == '{"status": "ok"}'
 
 
-@pytest.mark.parametrize("role", ["redis", "nginx"])
+@pytest.mark.parametrize("role", ["postgresql", "redis", "nginx"])
 def test_the_roles_verify_entry_point_passes_on_the_mac(role):
     assert_role_verify_passes(role)
