@@ -2,7 +2,6 @@
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ import testinfra
 from lvd_playbook import ansible_playbook, recaps
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 # Debian release -> the PostgreSQL major version the role must pick.
 EXPECTED_VERSION = {"12": 15, "13": 17}
 
