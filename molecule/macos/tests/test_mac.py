@@ -33,6 +33,21 @@ def runs(calls):
     return argvs(calls[starts[0] : starts[1]]), argvs(calls[starts[1] :])
 
 
+def installs(run):
+    """The formulae of each `brew install` of a run, as sets (the module orders them freely)."""
+    return [frozenset(argv.split()[2:]) for argv in run if argv.startswith("brew install ")]
+
+
+def first_install(run, *formulae):
+    """Index in the run of the `brew install` of exactly these formulae."""
+    wanted = frozenset(formulae)
+    return next(
+        i
+        for i, argv in enumerate(run)
+        if argv.startswith("brew install ") and frozenset(argv.split()[2:]) == wanted
+    )
+
+
 def test_nothing_ran_as_root(calls):
     assert calls, "the stand-ins recorded no call"
     assert {call["uid"] for call in calls} == {1000}, (
@@ -42,15 +57,19 @@ def test_nothing_ran_as_root(calls):
 
 def test_first_run_installs_each_formula_once_then_starts_its_service(calls):
     first, _ = runs(calls)
-    assert first.count("brew install postgresql@17") == 1
-    assert first.index("brew install postgresql@17") < first.index(
-        "brew services start postgresql@17"
+    assert sorted(installs(first), key=sorted) == sorted(
+        [
+            frozenset({"postgresql@17"}),
+            frozenset({"redis"}),
+            frozenset({"python@3.13", "gnu-tar"}),
+            frozenset({"nginx", "logrotate"}),
+        ],
+        key=sorted,
     )
-    assert first.count("brew install redis") == 1
-    assert first.count("brew install nginx logrotate") == 1
-    # Installed before anything starts it; nginx and logrotate as brew services.
-    assert first.index("brew install redis") < first.index("brew services restart redis")
-    assert first.index("brew install nginx logrotate") < first.index("brew services start nginx")
+    # Each installed before anything starts it.
+    assert first_install(first, "postgresql@17") < first.index("brew services start postgresql@17")
+    assert first_install(first, "redis") < first.index("brew services restart redis")
+    assert first_install(first, "nginx", "logrotate") < first.index("brew services start nginx")
     assert "brew services start logrotate" in first
 
 
@@ -137,16 +156,56 @@ def test_redis_runs_as_the_brew_service_with_the_roles_config(host):
     assert service["pid"] == servers[0].pid
 
 
+APP = f"{PREFIX}/var/lvd"
+AGENTS = "/home/dev/Library/LaunchAgents"
+
+
+def test_app_agents_are_loaded_once_into_the_users_launchd_domain(calls):
+    first, second = runs(calls)
+    for label in ("local.lvd.web", "local.lvd.worker"):
+        assert first.count(f"launchctl bootstrap gui/1000 {AGENTS}/{label}.plist") == 1, label
+    assert not [argv for argv in second if argv.startswith("launchctl bootstrap")]
+
+
+@pytest.mark.parametrize("label", ["local.lvd.web", "local.lvd.worker"])
+def test_app_agent_plists_run_the_current_release_as_the_login_user(host, label):
+    plist = host.file(f"{AGENTS}/{label}.plist")
+    assert plist.user == "dev"
+    agent = plistlib.loads(plist.content)
+    assert agent["Label"] == label
+    assert agent["ProgramArguments"][0].startswith(f"{APP}/current/venv/bin/")
+    assert agent["WorkingDirectory"] == f"{APP}/current"
+    # An agent runs as the user who loaded it: no UserName (that key is for daemons).
+    assert "UserName" not in agent and "GroupName" not in agent
+
+
+def test_app_lives_under_homebrews_var_owned_by_the_login_user(host):
+    assert host.file(APP).user == "dev"
+    assert host.file(f"{APP}/current").linked_to == f"{APP}/releases/mac1"
+    assert host.file(f"{APP}/shared/.env").mode == 0o600
+    assert host.file(f"{APP}/shared/.env").user == "dev"
+
+
+def test_gunicorn_and_celery_run_as_the_login_user_and_answer(host):
+    for program in ("gunicorn", "celery"):
+        running = [p for p in host.process.filter(user="dev") if f"venv/bin/{program}" in p.args]
+        assert running, f"no {program} running as dev"
+    ready = host.check_output(
+        "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health/ready"
+    )
+    assert ready == "200"
+
+
 def test_nginx_serves_the_roles_site_as_the_login_user(host):
     masters = [p for p in host.process.filter(comm="nginx") if "master" in p.args]
     assert [p.user for p in masters] == ["dev"]
     conf = host.file(f"{PREFIX}/etc/nginx/nginx.conf").content_string
     assert "Ansible managed" in conf
     assert f"pid {PREFIX}/var/run/nginx.pid;" in conf
-    # Through nginx to the stand-in app (prepare.yml) on 127.0.0.1:8000.
-    assert host.check_output("curl -s http://127.0.0.1/health") == '{"status": "ok"}'
+    # Through nginx to the app on 127.0.0.1:8000.
+    assert json.loads(host.check_output("curl -s http://127.0.0.1/health")) == {"status": "ok"}
 
 
-@pytest.mark.parametrize("role", ["postgresql", "redis", "nginx"])
+@pytest.mark.parametrize("role", ["postgresql", "redis", "gunicorn_app", "nginx"])
 def test_the_roles_verify_entry_point_passes_on_the_mac(role):
     assert_role_verify_passes(role)
