@@ -62,7 +62,7 @@ grep -q "^include_dir = 'conf.d'" "$conf/postgresql.conf" || echo "include_dir =
 cp "$dir/postgresql/postgresql.conf" "$conf/conf.d/90-ansible.conf"
 cp "$dir/postgresql/pg_hba.conf" "$conf/pg_hba.conf"
 chown -R postgres:postgres "$conf"
-check "postgres $version starts with postgresql.conf and pg_hba.conf" pg_ctlcluster "$version" main start
+check "postgres starts with postgresql.conf and pg_hba.conf" pg_ctlcluster "$version" main start
 none() {  # none SQL: the query runs, and returns no row (each row is a complaint)
   local rows
   rows=$(runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c "$1") && [[ -z $rows ]] ||
