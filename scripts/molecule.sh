@@ -23,7 +23,6 @@ if [[ $target == stack ]]; then
   export LVD_STACK_RUN=${LVD_STACK_RUN:-$(date +%Y%m%d%H%M%S)}
 elif [[ $target == macos ]]; then
   dir=. scenario=macos name=macos args=()
-  export LVD_MOLECULE_PREFIX=${LVD_MOLECULE_PREFIX:-macos}
 else
   [[ -d roles/$target/molecule/default ]] ||
     die "no Molecule scenario roles/$target/molecule/default: ROLE must be one of: $(ls roles | tr '\n' ' ') (or stack, macos)"

@@ -1,7 +1,8 @@
 """How the role scenarios' tests run a playbook of their own against the scenario's
 instances (on PYTHONPATH through the verifier's env in .config/molecule/config.yml):
-ansible-playbook from this venv, with Molecule's inventory and environment (roles path,
-ansible.cfg), output captured."""
+ansible-playbook from this venv, with Molecule's inventory (its directory, as Molecule passes
+it: the generated hosts file, and what a scenario writes or links beside it) and environment
+(roles path, ansible.cfg), output captured."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def ansible_playbook(
 ) -> subprocess.CompletedProcess:
     """Run `playbook` on every instance (or on `limit`); never raises on failure."""
     command = [str(Path(sys.executable).with_name("ansible-playbook"))]
-    command += ["-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    command += ["-i", str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)]
     if limit:
         command += ["--limit", limit]
     command += [str(playbook), *args]
