@@ -20,11 +20,12 @@ help: ## List the targets
 bootstrap: ## Tooling venv, Docker engine, base images (idempotent)
 	@scripts/bootstrap.sh
 
-lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, role conventions, no repeated blocks, syntax check
+lint: bootstrap ## yamllint, ansible-lint (production profile), ruff, role conventions, no repeated blocks, no unreviewed secret, syntax check
 	yamllint --strict .
 	ansible-lint
 	ruff check .
 	$(VENV)/python scripts/check_duplicates.py
+	$(VENV)/python scripts/check_secrets.py
 	pytest -q -p no:cacheprovider tests/roles tests/repo
 	ansible-playbook $(LAB) --syntax-check site.yml playbooks/*.yml
 
