@@ -2,7 +2,7 @@
 """Test backend for the nginx role's scenario: python3 stdlib only.
 
 Usage: lvd-test-backend PORT. Listens on 127.0.0.1:PORT and answers every
-GET/POST with a text body naming itself and what it saw of the connection,
+GET/POST/DELETE with a text body naming itself and what it saw of the connection,
 so the tests can tell which backend served a request and whether nginx
 reused an upstream keep-alive connection. A request carrying
 "Upgrade: websocket" gets "101 Switching Protocols", as a WebSocket server
@@ -65,6 +65,7 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = _answer
     do_POST = _answer
+    do_DELETE = _answer
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import uuid
 
+import pytest
 from conftest import BASE, bodies, codes_and_backends, fetch, start_backend
 
 SECURITY_HEADERS = (
@@ -9,7 +10,8 @@ SECURITY_HEADERS = (
     "x-content-type-options",
     "referrer-policy",
     "content-security-policy",
-    "permissions-policy",  # nginx_extra_headers
+    "permissions-policy",
+    "cross-origin-opener-policy",  # nginx_extra_headers
 )
 
 
@@ -105,6 +107,59 @@ def test_security_headers_on_every_response(host):
             assert response.header(name), (url, response.status, name)
         assert response.header("strict-transport-security") == "max-age=31536000"
     assert "wss://127.0.0.1" in fetch(host, BASE + "/").header("content-security-policy")
+
+
+def test_permissions_policy_turns_off_what_the_dashboard_never_uses(host):
+    policy = fetch(host, BASE + "/").header("permissions-policy")
+    for feature in ("camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()"):
+        assert feature in policy, policy
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "TRACE", "OPTIONS", "PROPFIND"])
+def test_a_method_the_app_does_not_serve_gets_405_with_allow(host, method):
+    response = fetch(host, BASE + "/api/runs", "-X", method)
+    assert response.status == 405
+    assert response.header("allow") == "GET, HEAD, POST, DELETE"
+    assert response.header("x-backend") is None, "the request reached a backend"
+    for name in SECURITY_HEADERS:
+        assert response.header(name), name
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_the_methods_the_app_serves_reach_it_without_allow(host, method):
+    response = fetch(host, BASE + "/api/runs", "-X", method)
+    assert response.status == 200
+    assert response.header("x-backend") in ("9001", "9002")
+    assert response.header("allow") is None
+
+
+@pytest.mark.parametrize(
+    "path", ["/.env", "/.git/config", "/static/.htaccess", "/api/.hidden/x", "/.well-knownx"]
+)
+def test_dotfiles_are_denied_and_never_proxied(host, path):
+    response = fetch(host, BASE + path)
+    assert response.status == 403, path
+    assert response.header("x-backend") is None
+    for name in SECURITY_HEADERS:
+        assert response.header(name), name
+
+
+def test_well_known_is_proxied(host):
+    response = fetch(host, BASE + "/.well-known/security.txt")
+    assert response.status == 200
+    assert "path=/.well-known/security.txt" in response.body
+
+
+def test_metrics_only_to_the_allowed_clients(host):
+    # 127.0.0.2/32 is nginx_metrics_allow (molecule.yml); 127.0.0.1 is not.
+    refused = fetch(host, BASE + "/metrics")
+    assert refused.status == 403
+    assert refused.header("x-backend") is None
+    allowed = fetch(host, BASE + "/metrics", "--interface", "127.0.0.2")
+    assert allowed.status == 200
+    assert "path=/metrics" in allowed.body
+    # The exact path only: the app answers other paths under it itself.
+    assert fetch(host, BASE + "/metrics?format=text").status == 403
 
 
 def test_plain_http_redirects_to_https_with_headers(host):
