@@ -76,9 +76,12 @@ class Stack:
             assert run.returncode == 0, f"{name} failed (rc {run.returncode}):\n{run.tail()}"
         return run
 
-    def adhoc(self, pattern: str, module: str, args: dict) -> dict[str, dict]:
+    def adhoc(
+        self, pattern: str, module: str, args: dict, extra_vars: dict | None = None
+    ) -> dict[str, dict]:
         """Run one module on the hosts of PATTERN, after their network facts (the
-        inventory's addresses come from them); {host: its result}."""
+        inventory's addresses come from them), with EXTRA_VARS as the play's vars;
+        {host: its result}."""
         WORK.mkdir(parents=True, exist_ok=True)
         play = WORK / "adhoc.yml"
         play.write_text(
@@ -89,6 +92,7 @@ class Stack:
                         "hosts": pattern,
                         "gather_facts": True,
                         "gather_subset": ["!all", "network"],
+                        "vars": extra_vars or {},
                         "tasks": [{"name": "the module", module: args}],
                     }
                 ]

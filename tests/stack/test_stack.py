@@ -6,7 +6,8 @@ second converge changed nothing), deployed the second release with three hooks a
 rolled back to the first, each while files/loadgen.py sent mixed GET/POST traffic through
 lb1 (molecule/stack/side_effect.yml). Here: no request of either failed and the hooks ran
 in order; what a user does through lb1; a Socket.IO client receives the live event through
-nginx; a hooks map that names no hook point is refused; a release that cannot start stops
+nginx; the firewall lets each service port be reached by its clients only, sshd takes keys
+only and never root, and lb1 refuses /metrics to others; a hooks map that names no hook point is refused; a release that cannot start stops
 at the first host (which goes back; the other is never touched; the service keeps
 answering); verify.yml passes.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import json
 import queue
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -184,6 +187,132 @@ def test_a_socketio_client_through_nginx_receives_the_live_event(stack, user, la
         assert event["suite"] == "stack-live" and event["status"] == "passed"
     finally:
         client.disconnect()
+
+
+# --- the host baseline (role base): firewall and sshd --------------------------------------
+
+# Each service behind the load balancer: (its host, the port), and who must reach it.
+SERVICES = {"gunicorn": ("app1", 8000), "postgresql": ("db1", 5432), "redis": ("cache1", 6379)}
+# (service, client): True = the connection opens, False = the firewall drops it. The
+# controller stands outside: it reaches the containers from the Docker bridge's gateway.
+REACH = {
+    ("gunicorn", "lb1"): True,
+    ("gunicorn", "db1"): False,
+    ("gunicorn", "cache1"): False,
+    ("gunicorn", "controller"): False,
+    ("postgresql", "app1"): True,
+    ("postgresql", "lb1"): False,
+    ("postgresql", "cache1"): False,
+    ("postgresql", "controller"): False,
+    ("redis", "app1"): True,
+    ("redis", "lb1"): False,
+    ("redis", "controller"): False,
+}
+# Seconds a connection attempt waits: a dropped SYN never gets an answer.
+PROBE_TIMEOUT = 3
+PROBE = (
+    "import json, socket, sys\n"
+    "out = {}\n"
+    "for name, address, port in json.loads(sys.argv[1]):\n"
+    "    try:\n"
+    f"        socket.create_connection((address, port), {PROBE_TIMEOUT}).close()\n"
+    "        out[name] = True\n"
+    "    except OSError:\n"
+    "        out[name] = False\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def probe(targets: list[tuple[str, str, int]]) -> dict[str, bool]:
+    """Run PROBE here, on the controller."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(targets)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def lab_hosts(stack) -> dict[str, dict]:
+    """{lab host: its private address and published SSH port}, from the inventory."""
+    hosts = stack.adhoc(
+        "all",
+        "ansible.builtin.debug",
+        {"msg": {"address": "{{ lvd_private_address }}", "ssh_port": "{{ ansible_port }}"}},
+    )
+    return {host: result["msg"] for host, result in hosts.items()}
+
+
+def test_each_service_port_answers_its_clients_only(stack, lab_hosts):
+    wanted: dict[str, list] = {}
+    for service, client in REACH:
+        host, port = SERVICES[service]
+        wanted.setdefault(client, []).append((service, lab_hosts[host]["address"], port))
+    reached = {"controller": probe(wanted.pop("controller"))}
+    clients = sorted(wanted)
+    results = stack.adhoc(
+        ":".join(clients),
+        "ansible.builtin.command",
+        {
+            "argv": [
+                "/usr/bin/python3",
+                "-c",
+                PROBE,
+                "{{ lvd_probe_targets[inventory_hostname] | to_json }}",
+            ]
+        },
+        extra_vars={"lvd_probe_targets": wanted},
+    )
+    reached.update({host: json.loads(results[host]["stdout"]) for host in clients})
+    wrong = {
+        f"{service} from {client}": "opens" if reached[client][service] else "is dropped"
+        for (service, client), expected in REACH.items()
+        if reached[client][service] != expected
+    }
+    assert not wrong, f"against the firewall's rules, the connection: {wrong}"
+
+
+def ssh(lab_hosts, user: str, *options: str) -> subprocess.CompletedProcess:
+    """`ssh USER@127.0.0.1 true` to lb1's published port, with the lab's known_hosts."""
+    return subprocess.run(
+        [
+            "ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+            "-o", f"UserKnownHostsFile={ROOT / '.lab' / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=yes", "-p", str(lab_hosts["lb1"]["ssh_port"]),
+            *options, f"{user}@127.0.0.1", "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )  # fmt: skip
+
+
+def test_sshd_offers_keys_only_and_refuses_root_even_with_a_good_key(stack, lab_hosts):
+    key = str(ROOT / ".lab" / "id_ed25519")
+    # Without a key, sshd names what it would take: public keys, never a password.
+    no_key = ssh(lab_hosts, "deploy", "-o", "PubkeyAuthentication=no")
+    assert no_key.returncode == 255
+    assert "Permission denied (publickey)." in no_key.stderr, no_key.stderr
+    assert ssh(lab_hosts, "deploy", "-i", key).returncode == 0
+    # root holds the very key deploy logs in with, and is still refused.
+    stack.host_command(
+        "lb1", "test ! -e /root/.ssh/authorized_keys && cp ~deploy/.ssh/authorized_keys /root/.ssh/"
+    )
+    try:
+        as_root = ssh(lab_hosts, "root", "-i", key)
+    finally:
+        stack.host_command("lb1", "rm /root/.ssh/authorized_keys")
+    assert as_root.returncode == 255
+    assert "Permission denied" in as_root.stderr, as_root.stderr
+
+
+def test_metrics_through_lb1_are_refused_to_an_address_not_allowed(stack, lab_ca):
+    response = requests.get(f"{HTTPS_URL}/metrics", verify=lab_ca, timeout=10)
+    assert response.status_code == 403
+    assert "lvd_" not in response.text and "http_request" not in response.text
 
 
 # --- deploys that must not go through ----------------------------------------------------
