@@ -40,12 +40,12 @@ def http_from(client, address, port):
     return cmd.stdout if cmd.rc == 0 else "timeout" if cmd.rc == 28 else f"curl rc {cmd.rc}"
 
 
-def ssh_from(client, user, address, *options):
-    """ssh from `client` as `user` with the test key; the finished command."""
+def ssh_from(client, user, address, *options, command="true"):
+    """ssh from `client` as `user` with the test key, running `command`; the finished command."""
     argv = [
         "ssh", "-i", "/root/id_test", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        *options, f"{user}@{address}", "true",
+        *options, f"{user}@{address}", command,
     ]  # fmt: skip
     return client.run(shlex.join(argv))
 
