@@ -114,8 +114,3 @@ def test_needrestart_lists_services_and_never_restarts_them(host):
     assert "$nrconf{restart} = 'l';" in host.file("/etc/needrestart/conf.d/50-base.conf").content_string
     # Its batch mode reads the configuration it would act on.
     assert host.run("needrestart -b -r l").rc == 0
-
-
-def test_the_home_of_an_allowed_user_is_closed_to_others(host):
-    home = host.user("ops").home
-    assert host.file(home).mode == 0o750
