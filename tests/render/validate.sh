@@ -2,7 +2,7 @@
 # The render check's second half, run by tests/render/test_render.py inside a container
 # of the Debian release that stands in for an Ubuntu one (hosts.yml: render_check_image):
 #   validate.sh DIR    DIR = the files render.yml wrote for one host (<role>/<file>)
-# It installs the distribution's nginx, redis-server and postgresql, puts each rendered
+# It installs the distribution's nginx, redis-server, postgresql, nftables and OpenSSH, puts each rendered
 # file where the role would, and asks the real tool. One line per check on stdout:
 #   ok|fail <check> [what the tool said]
 set -uo pipefail
@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive SYSTEMD_COLORS=0
 # Services must not start at install (no init system runs in this container).
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 { apt-get update && apt-get install -y --no-install-recommends \
-    nginx redis-server postgresql openssl logrotate; } > /tmp/apt.log 2>&1 ||
+    nginx redis-server postgresql openssl logrotate nftables openssh-server; } > /tmp/apt.log 2>&1 ||
   { echo "fail apt-get install: $(tail -3 /tmp/apt.log | tr '\n' ' ')"; exit 1; }
 
 check() {  # check NAME COMMAND...: run it, report ok or fail with its output
@@ -74,6 +74,12 @@ check "no rule of pg_hba.conf in error" \
   none "select line_number || ': ' || error from pg_hba_file_rules where error is not null"
 check "every setting of the role's drop-in applied" \
   none "select name from pg_file_settings where sourcefile like '%/90-ansible.conf' and not applied"
+
+# --- base: the firewall ruleset, and sshd with the hardening drop-in ----------------
+check "nft -c nftables.conf" nft -c -f "$dir/base/nftables.conf"
+ssh-keygen -A > /dev/null && mkdir -p /run/sshd
+cp "$dir/base/sshd.conf" /etc/ssh/sshd_config.d/01-hardening.conf
+check "sshd -t with the hardening drop-in" /usr/sbin/sshd -t
 
 # --- systemd units, under the names the roles give them ----------------------------
 units=$(mktemp -d)
