@@ -3,7 +3,8 @@
 clear text.
 
 1. Every `vault.yml` (or `vault.yaml`) under inventories/ must be encrypted with
-   ansible-vault: one in clear text is named, with the command that encrypts it.
+   ansible-vault: one in clear text is named, with the command that encrypts it. Every
+   internal CA key there (`pki/ca.key`, made by the base role) must be an encrypted PEM.
 2. detect-secrets scans every file git tracks or would add (not the ignored ones) with the
    plugins and filters of `.secrets.baseline`. Each finding must be in the baseline and
    marked there as not a secret (`"is_secret": false`): the test-only values and the
@@ -28,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / ".secrets.baseline"
 VAULT_HEADER = "$ANSIBLE_VAULT;"
+ENCRYPTED_PEM = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
 
 def clear_text_vaults() -> list[str]:
@@ -38,6 +40,15 @@ def clear_text_vaults() -> list[str]:
         if not first.startswith(VAULT_HEADER):
             name = path.relative_to(ROOT)
             found.append(f"{name} is not encrypted: run `ansible-vault encrypt {name}`")
+    for path in sorted((ROOT / "inventories").rglob("ca.key")):
+        with path.open("rb") as handle:
+            first = handle.readline().decode(errors="replace").strip()
+        if first != ENCRYPTED_PEM:
+            name = path.relative_to(ROOT)
+            found.append(
+                f"{name} is a private key in clear text: delete it and let site.yml make a new "
+                "CA, whose key the vault's vault_lvd_ca_passphrase encrypts"
+            )
     return found
 
 

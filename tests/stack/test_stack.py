@@ -275,6 +275,44 @@ def test_each_service_port_answers_its_clients_only(stack, lab_hosts):
     assert not wrong, f"against the firewall's rules, the connection: {wrong}"
 
 
+# On an app host, with the release's own Python: connect to PostgreSQL as the app does
+# (its .env's DATABASE_URL, TLS checked against the internal CA), then again with TLS off.
+DB_TLS_PROBE = (
+    "import json, psycopg2\n"
+    "from dotenv import dotenv_values\n"
+    "from sqlalchemy.engine import make_url\n"
+    "url = make_url(dotenv_values('/srv/lvd/shared/.env')['DATABASE_URL'])\n"
+    "args = url.translate_connect_args(username='user', database='dbname')\n"
+    "out = {'query': dict(url.query)}\n"
+    "for name, extra in [('as the app', dict(url.query)), ('without TLS', {'sslmode': 'disable'})]:\n"
+    "    try:\n"
+    "        connection = psycopg2.connect(**args, **extra, connect_timeout=5)\n"
+    "        with connection.cursor() as cursor:\n"
+    "            cursor.execute('SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()')\n"
+    "            out[name] = list(cursor.fetchone())\n"
+    "        connection.close()\n"
+    "    except psycopg2.OperationalError as error:\n"
+    "        out[name] = str(error).strip()\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def test_postgresql_takes_the_app_over_verified_tls_only(stack):
+    result = stack.adhoc(
+        "app1",
+        "ansible.builtin.command",
+        {"argv": ["/srv/lvd/current/venv/bin/python", "-c", DB_TLS_PROBE]},
+    )["app1"]
+    out = json.loads(result["stdout"])
+    # The app checks the server's certificate and name against the internal CA.
+    assert out["query"] == {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/lvd/ca.crt"}, out
+    ssl, version = out["as the app"]
+    assert ssl is True and version.startswith("TLSv1."), out
+    # The same user, password and host without TLS: pg_hba.conf has no rule for it.
+    assert "no pg_hba.conf entry" in out["without TLS"], out
+    assert "no encryption" in out["without TLS"], out
+
+
 def ssh(lab_hosts, user: str, *options: str) -> subprocess.CompletedProcess:
     """`ssh USER@127.0.0.1 true` to lb1's published port, with the lab's known_hosts."""
     return subprocess.run(
