@@ -275,42 +275,104 @@ def test_each_service_port_answers_its_clients_only(stack, lab_hosts):
     assert not wrong, f"against the firewall's rules, the connection: {wrong}"
 
 
-# On an app host, with the release's own Python: connect to PostgreSQL as the app does
-# (its .env's DATABASE_URL, TLS checked against the internal CA), then again with TLS off.
-DB_TLS_PROBE = (
-    "import json, psycopg2\n"
+# On an app host, with the release's own Python and its .env: connect to PostgreSQL and to
+# Redis as the app does (TLS, the server checked against the internal CA), then with a CA
+# that did not sign the server's certificate (the system's bundle), then without TLS.
+# Prints {service: {"query": the URL's parameters, attempt: result or the error}}.
+TLS_PROBE = (
+    "import json, psycopg2, redis\n"
     "from dotenv import dotenv_values\n"
     "from sqlalchemy.engine import make_url\n"
-    "url = make_url(dotenv_values('/srv/lvd/shared/.env')['DATABASE_URL'])\n"
-    "args = url.translate_connect_args(username='user', database='dbname')\n"
-    "out = {'query': dict(url.query)}\n"
-    "for name, extra in [('as the app', dict(url.query)), ('without TLS', {'sslmode': 'disable'})]:\n"
-    "    try:\n"
-    "        connection = psycopg2.connect(**args, **extra, connect_timeout=5)\n"
-    "        with connection.cursor() as cursor:\n"
-    "            cursor.execute('SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()')\n"
-    "            out[name] = list(cursor.fetchone())\n"
-    "        connection.close()\n"
-    "    except psycopg2.OperationalError as error:\n"
-    "        out[name] = str(error).strip()\n"
+    "env = dotenv_values('/srv/lvd/shared/.env')\n"
+    "OTHER_CA = '/etc/ssl/certs/ca-certificates.crt'\n"
+    "def postgresql(extra):\n"
+    "    args = url.translate_connect_args(username='user', database='dbname')\n"
+    "    connection = psycopg2.connect(**args, **extra, connect_timeout=5)\n"
+    "    with connection.cursor() as cursor:\n"
+    "        cursor.execute('SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()')\n"
+    "        row = list(cursor.fetchone())\n"
+    "    connection.close()\n"
+    "    return row\n"
+    "def cache(extra):\n"
+    "    base = env['REDIS_URL'].split('?')[0]\n"
+    "    if extra.get('tls') is False:\n"
+    "        base = base.replace('rediss://', 'redis://', 1)\n"
+    "        extra = {}\n"
+    "    client = redis.Redis.from_url(base, socket_timeout=5, socket_connect_timeout=5, **extra)\n"
+    "    return client.ping()\n"
+    "out = {}\n"
+    "url = make_url(env['DATABASE_URL'])\n"
+    "query = dict(url.query)\n"
+    "rurl = make_url(env['REDIS_URL'])\n"
+    "rquery = dict(rurl.query)\n"
+    "for service, connect, as_app, other_ca, plain, params in [\n"
+    "    ('postgresql', postgresql, query, dict(query, sslrootcert=OTHER_CA), {'sslmode': 'disable'}, query),\n"
+    "    ('redis', cache, rquery, dict(rquery, ssl_ca_certs=OTHER_CA), {'tls': False}, dict(rquery, scheme=rurl.drivername)),\n"
+    "]:\n"
+    "    out[service] = {'query': params}\n"
+    "    for name, extra in [('as the app', as_app), ('another CA', other_ca), ('without TLS', plain)]:\n"
+    "        try:\n"
+    "            out[service][name] = connect(extra)\n"
+    "        except Exception as error:\n"
+    "            out[service][name] = type(error).__name__ + ': ' + str(error).strip()\n"
     "print(json.dumps(out))\n"
 )
 
 
-def test_postgresql_takes_the_app_over_verified_tls_only(stack):
+def test_postgresql_and_redis_take_the_app_over_verified_tls_only(stack):
     result = stack.adhoc(
         "app1",
         "ansible.builtin.command",
-        {"argv": ["/srv/lvd/current/venv/bin/python", "-c", DB_TLS_PROBE]},
+        {"argv": ["/srv/lvd/current/venv/bin/python", "-c", TLS_PROBE]},
     )["app1"]
     out = json.loads(result["stdout"])
-    # The app checks the server's certificate and name against the internal CA.
-    assert out["query"] == {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/lvd/ca.crt"}, out
-    ssl, version = out["as the app"]
-    assert ssl is True and version.startswith("TLSv1."), out
-    # The same user, password and host without TLS: pg_hba.conf has no rule for it.
-    assert "no pg_hba.conf entry" in out["without TLS"], out
-    assert "no encryption" in out["without TLS"], out
+    db, cache = out["postgresql"], out["redis"]
+    # The app checks each server's certificate and name against the internal CA.
+    assert db["query"] == {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/lvd/ca.crt"}, db
+    assert cache["query"] == {
+        "ssl_cert_reqs": "required",
+        "ssl_ca_certs": "/etc/ssl/lvd/ca.crt",
+        "scheme": "rediss",
+    }, cache
+    ssl, version = db["as the app"]
+    assert ssl is True and version.startswith("TLSv1."), db
+    assert cache["as the app"] is True, cache
+    # A server certificate the trusted CA did not sign is refused by the client...
+    assert "certificate verify failed" in db["another CA"], db
+    assert "certificate verify failed" in cache["another CA"], cache
+    # ...and a client without TLS, with the right user and password, by the server.
+    assert "no pg_hba.conf entry" in db["without TLS"] and "no encryption" in db["without TLS"], db
+    assert cache["without TLS"].startswith("ConnectionError"), cache
+
+
+def served_serials(stack, lab_hosts) -> dict[str, str]:
+    """The serial of the certificate PostgreSQL and Redis each serve, as app1 reads it."""
+    db, cache = lab_hosts["db1"]["address"], lab_hosts["cache1"]["address"]
+    read = "openssl s_client -CAfile /etc/ssl/lvd/ca.crt -verify_return_error {} </dev/null 2>/dev/null | openssl x509 -noout -serial"
+    return {
+        "postgresql": stack.host_command("app1", read.format(f"-connect {db}:5432 -starttls postgres")),
+        "redis": stack.host_command("app1", read.format(f"-connect {cache}:6379")),
+    }
+
+
+def test_a_certificate_near_its_end_is_replaced_and_served_and_the_app_follows(stack, lab_hosts):
+    before = served_serials(stack, lab_hosts)
+    assert all(serial.startswith("serial=") for serial in before.values()), before
+    # Issued for base_tls_valid_days (365): with a renewal window longer than that, every
+    # certificate is "within N days of its end", as one is when the time comes.
+    stack.playbook("renew", "site.yml", "--limit", "dbservers:cacheservers", "-e", "base_tls_renew_days=400")
+    after = served_serials(stack, lab_hosts)
+    assert all(serial.startswith("serial=") for serial in after.values()), after
+    renewed = {service for service in before if before[service] != after[service]}
+    assert renewed == {"postgresql", "redis"}, f"served before {before}, after {after}"
+    # The app reaches both with the new certificates.
+    result = stack.adhoc(
+        "app1",
+        "ansible.builtin.command",
+        {"argv": ["/srv/lvd/current/venv/bin/python", "-c", TLS_PROBE]},
+    )["app1"]
+    out = json.loads(result["stdout"])
+    assert out["postgresql"]["as the app"][0] is True and out["redis"]["as the app"] is True, out
 
 
 def ssh(lab_hosts, user: str, *options: str) -> subprocess.CompletedProcess:

@@ -73,12 +73,20 @@ def psql_admin(host, sql, db="postgres"):
     return cmd.stdout.strip()
 
 
-def psql_tcp(host, address, user, password, db, sql):
-    """Runs SQL as USER over TCP to ADDRESS with a password; returns the result."""
+# The test CA's certificate on the container (role base's certificate entry point).
+CA_FILE = "/etc/ssl/internal/ca.crt"
+
+
+def psql_tcp(host, address, user, password, db, sql, sslmode="verify-full"):
+    """Runs SQL as USER over TCP to ADDRESS with a password, with TLS as SSLMODE asks
+    (verify-full: the server's certificate and name checked against the test CA); returns
+    the result."""
     return host.run(
-        "env PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -XAtq -v ON_ERROR_STOP=1"
-        " -h %s -U %s -d %s -c %s",
+        "env PGPASSWORD=%s PGCONNECT_TIMEOUT=5 PGSSLMODE=%s PGSSLROOTCERT=%s"
+        " psql -XAtq -v ON_ERROR_STOP=1 -h %s -U %s -d %s -c %s",
         password,
+        sslmode,
+        CA_FILE,
         address,
         user,
         db,

@@ -35,12 +35,35 @@ def test_app_user_owns_its_database_and_is_no_superuser(host):
 
 def test_a_client_address_not_in_the_list_is_refused(host, scenario, own_address):
     # The server listens on 127.0.0.1 too, but loopback is no application server.
-    refused = psql_tcp(host, "127.0.0.1", "lvd_app", app_password(scenario), "lvd", "SELECT 1")
+    # TLS without the name check: the certificate names the container's address only.
+    refused = psql_tcp(
+        host, "127.0.0.1", "lvd_app", app_password(scenario), "lvd", "SELECT 1", sslmode="require"
+    )
     assert refused.rc != 0
     assert 'no pg_hba.conf entry for host "127.0.0.1"' in refused.stderr
     # ... while the same login from the listed address works.
     allowed = psql_tcp(host, own_address, "lvd_app", app_password(scenario), "lvd", "SELECT 1")
     assert allowed.rc == 0, allowed.stderr
+
+
+def test_the_app_user_connects_over_verified_tls_and_never_without_it(
+    host, scenario, own_address
+):
+    over_tls = psql_tcp(
+        host,
+        own_address,
+        "lvd_app",
+        app_password(scenario),
+        "lvd",
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    assert over_tls.rc == 0, over_tls.stderr
+    assert over_tls.stdout.strip() == "t"
+    plain = psql_tcp(
+        host, own_address, "lvd_app", app_password(scenario), "lvd", "SELECT 1", sslmode="disable"
+    )
+    assert plain.rc != 0
+    assert "no pg_hba.conf entry" in plain.stderr and "no encryption" in plain.stderr, plain.stderr
 
 
 def test_allowed_address_reaches_only_the_managed_database(host, scenario, own_address):
@@ -64,8 +87,8 @@ def test_rule_set_is_peer_for_postgres_and_scram_for_the_app(host, own_address):
     ).splitlines()
     assert rules == [
         "local all postgres - peer",
-        f"host lvd lvd_app,lvd_reader {own_address} scram-sha-256",
-        "host lvd lvd_app,lvd_reader 192.0.2.10 scram-sha-256",
+        f"hostssl lvd lvd_app,lvd_reader {own_address} scram-sha-256",
+        "hostssl lvd lvd_app,lvd_reader 192.0.2.10 scram-sha-256",
     ]
 
 

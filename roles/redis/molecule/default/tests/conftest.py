@@ -1,6 +1,7 @@
 """Shared fixtures: what the role published and how to reach the instance under test."""
 
 import json
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,6 +13,10 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent
 ROLE_DIR = SCENARIO_DIR.parent.parent
 CONF = "/etc/redis/redis.conf"
 USERS_CONF = "/etc/redis/redis-users.conf"
+# The test CA (converge.yml: role base's certificate entry point) on the controller, which
+# the clients here trust, and on the container, for redis-cli there.
+CA_FILE = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ca" / "ca.crt")
+HOST_CA_FILE = "/etc/ssl/internal/ca.crt"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,7 @@ def address(app_urls):
 @pytest.fixture()
 def app_client(app_urls):
     """redis-py on the controller, connected with the URL the role rendered."""
-    client = redis.Redis.from_url(app_urls["app"], socket_timeout=5)
+    client = redis.Redis.from_url(app_urls["app"], socket_timeout=5, ssl_ca_certs=CA_FILE)
     yield client
     client.close()
 
@@ -48,6 +53,8 @@ def admin_client(address, role_vars):
         username="admin",
         password=role_vars["redis_admin_password"],
         socket_timeout=5,
+        ssl=True,
+        ssl_ca_certs=CA_FILE,
     )
     yield client
     client.close()

@@ -4,7 +4,7 @@ import re
 
 import pytest
 import redis
-from conftest import CONF, USERS_CONF, run_role, version
+from conftest import CA_FILE, CONF, HOST_CA_FILE, USERS_CONF, run_role, version
 
 
 def test_server_runs_as_redis_and_starts_at_boot(host):
@@ -43,18 +43,46 @@ def test_listens_only_on_the_configured_addresses(host, address):
 
 def test_ping_without_credentials_is_refused(host, address):
     # RESP2 so that redis-py sends a bare PING (with RESP3 it starts with HELLO).
-    client = redis.Redis(host=address, port=6379, protocol=2, socket_timeout=5)
+    client = redis.Redis(
+        host=address, port=6379, protocol=2, socket_timeout=5, ssl=True, ssl_ca_certs=CA_FILE
+    )
     with pytest.raises(redis.AuthenticationError, match="Authentication required"):
         client.ping()
     # The same from the host itself, over loopback, with the packaged client.
-    assert "NOAUTH" in host.check_output("redis-cli -h 127.0.0.1 PING")
+    assert "NOAUTH" in host.check_output(f"redis-cli --tls --cacert {HOST_CA_FILE} -h 127.0.0.1 PING")
+
+
+def test_a_client_without_tls_is_refused_even_with_the_right_password(address, role_vars):
+    client = redis.Redis(
+        host=address,
+        port=6379,
+        username="admin",
+        password=role_vars["redis_admin_password"],
+        socket_timeout=5,
+    )
+    with pytest.raises(redis.ConnectionError):
+        client.ping()
+
+
+def test_the_server_certificate_is_checked_against_the_ca(address, role_vars):
+    # The system's CAs did not sign it: a client that trusts only them refuses the server.
+    client = redis.Redis(
+        host=address,
+        port=6379,
+        username="admin",
+        password=role_vars["redis_admin_password"],
+        socket_timeout=5,
+        ssl=True,
+    )
+    with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+        client.ping()
 
 
 def test_app_user_connects_with_every_published_url(app_urls, address):
     assert set(app_urls) == {"app", "limiter", "socketio", "celery"}
     for name, url in app_urls.items():
-        assert url.startswith(f"redis://app:test-only%2Fapp%3Ap%40ss%20w%25rd@{address}:6379/")
-        client = redis.Redis.from_url(url, socket_timeout=5)
+        assert url.startswith(f"rediss://app:test-only%2Fapp%3Ap%40ss%20w%25rd@{address}:6379/")
+        client = redis.Redis.from_url(url, socket_timeout=5, ssl_ca_certs=CA_FILE)
         assert client.ping() is True, name
         assert client.connection_pool.connection_kwargs["db"] == int(url.rsplit("/", 1)[1])
         client.close()
