@@ -319,13 +319,18 @@ TLS_PROBE = (
 )
 
 
-def test_postgresql_and_redis_take_the_app_over_verified_tls_only(stack):
+def tls_probe(stack) -> dict:
+    """TLS_PROBE's findings, run on app1."""
     result = stack.adhoc(
         "app1",
         "ansible.builtin.command",
         {"argv": ["/srv/lvd/current/venv/bin/python", "-c", TLS_PROBE]},
     )["app1"]
-    out = json.loads(result["stdout"])
+    return json.loads(result["stdout"])
+
+
+def test_postgresql_and_redis_take_the_app_over_verified_tls_only(stack):
+    out = tls_probe(stack)
     db, cache = out["postgresql"], out["redis"]
     # The app checks each server's certificate and name against the internal CA.
     assert db["query"] == {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/lvd/ca.crt"}, db
@@ -366,12 +371,7 @@ def test_a_certificate_near_its_end_is_replaced_and_served_and_the_app_follows(s
     renewed = {service for service in before if before[service] != after[service]}
     assert renewed == {"postgresql", "redis"}, f"served before {before}, after {after}"
     # The app reaches both with the new certificates.
-    result = stack.adhoc(
-        "app1",
-        "ansible.builtin.command",
-        {"argv": ["/srv/lvd/current/venv/bin/python", "-c", TLS_PROBE]},
-    )["app1"]
-    out = json.loads(result["stdout"])
+    out = tls_probe(stack)
     assert out["postgresql"]["as the app"][0] is True and out["redis"]["as the app"] is True, out
 
 

@@ -45,17 +45,21 @@ def app_client(app_urls):
     client.close()
 
 
-@pytest.fixture()
-def admin_client(address, role_vars):
-    client = redis.Redis(
+def admin(address, role_vars, **tls):
+    """redis-py on the controller as the admin user, with TLS as TLS asks (ssl=..., ...)."""
+    return redis.Redis(
         host=address,
         port=6379,
         username="admin",
         password=role_vars["redis_admin_password"],
         socket_timeout=5,
-        ssl=True,
-        ssl_ca_certs=CA_FILE,
+        **tls,
     )
+
+
+@pytest.fixture()
+def admin_client(address, role_vars):
+    client = admin(address, role_vars, ssl=True, ssl_ca_certs=CA_FILE)
     yield client
     client.close()
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 import redis
-from conftest import CA_FILE, CONF, HOST_CA_FILE, USERS_CONF, run_role, version
+from conftest import CA_FILE, CONF, HOST_CA_FILE, USERS_CONF, admin, run_role, version
 
 
 def test_server_runs_as_redis_and_starts_at_boot(host):
@@ -53,29 +53,14 @@ def test_ping_without_credentials_is_refused(host, address):
 
 
 def test_a_client_without_tls_is_refused_even_with_the_right_password(address, role_vars):
-    client = redis.Redis(
-        host=address,
-        port=6379,
-        username="admin",
-        password=role_vars["redis_admin_password"],
-        socket_timeout=5,
-    )
     with pytest.raises(redis.ConnectionError):
-        client.ping()
+        admin(address, role_vars).ping()
 
 
 def test_the_server_certificate_is_checked_against_the_ca(address, role_vars):
     # The system's CAs did not sign it: a client that trusts only them refuses the server.
-    client = redis.Redis(
-        host=address,
-        port=6379,
-        username="admin",
-        password=role_vars["redis_admin_password"],
-        socket_timeout=5,
-        ssl=True,
-    )
     with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
-        client.ping()
+        admin(address, role_vars, ssl=True).ping()
 
 
 def test_app_user_connects_with_every_published_url(app_urls, address):
