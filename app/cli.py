@@ -41,6 +41,47 @@ def set_role(email, role):
     click.echo(f"{user.email} is now {role}")
 
 
+@users.command("ensure-admin")
+@click.argument("email")
+@click.option(
+    "--password",
+    envvar="LVD_USER_PASSWORD",
+    required=True,
+    hide_input=True,
+    prompt=True,
+    help="Read from LVD_USER_PASSWORD when set.",
+)
+def ensure_admin(email, password):
+    """Make EMAIL an active admin whose password is PASSWORD (creating the account if need
+    be): the first admin, from the vault. Prints created, updated or unchanged."""
+    email = email.strip().lower()
+    if len(password) < 8:
+        raise click.ClickException("the admin's password must have at least 8 characters")
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(email=email, role="admin")
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        click.echo(f"created admin {email}")
+        return
+    changed = [
+        name
+        for name, value in (("role", "admin"), ("is_active", True))
+        if getattr(user, name) != value
+    ]
+    user.role, user.is_active = "admin", True
+    if not user.check_password(password):
+        user.set_password(password)
+        changed.append("password")
+    if changed or db.session.dirty:
+        db.session.commit()
+    if changed:
+        click.echo(f"updated admin {email}: {', '.join(changed)}")
+    else:
+        click.echo(f"unchanged admin {email}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(migrate_sqlite)

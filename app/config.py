@@ -12,6 +12,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The repository root in development, the release directory on a host.
 BASE_DIR = PACKAGE_DIR.parent
 
+# Who may create an account through /auth/register: anyone, holders of an invite code
+# (made by an admin), or nobody (accounts come from `flask users`).
+REGISTRATION_POLICIES = ("open", "invite", "closed")
+
 # Variables production refuses to start without.
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL")
 
@@ -102,6 +106,12 @@ class Config:
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15))
         self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 30))
         self.JWT_TOKEN_LOCATION = ["headers"]
+        self.REGISTRATION_POLICY = env("REGISTRATION_POLICY", "closed").strip().lower()
+        self.INVITE_HOURS = _int("INVITE_HOURS", 72)
+        # A retried POST with the same Idempotency-Key gets the first answer for this long.
+        self.IDEMPOTENCY_KEY_HOURS = _int("IDEMPOTENCY_KEY_HOURS", 24)
+        # The Retry-After (seconds) of a 503 given while the database cannot be reached.
+        self.DB_RETRY_AFTER = _int("DB_RETRY_AFTER", 2)
 
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", self.REDIS_URL)
@@ -173,6 +183,7 @@ class DevelopmentConfig(Config):
         super().__init__()
         self.SECRET_KEY = self.SECRET_KEY or "dev-secret-key-not-for-production"
         self.JWT_SECRET_KEY = self.JWT_SECRET_KEY or "dev-jwt-secret-key-not-for-production"
+        self.REGISTRATION_POLICY = os.environ.get("REGISTRATION_POLICY", "open").strip().lower()
 
 
 class TestingConfig(DevelopmentConfig):
@@ -211,6 +222,11 @@ def load_config(name: str | None = None) -> Config:
         raise ConfigError(
             f"Unknown configuration {name!r} (APP_ENV/FLASK_ENV): use one of {sorted(CONFIGS)}"
         ) from None
+    if config.REGISTRATION_POLICY not in REGISTRATION_POLICIES:
+        raise ConfigError(
+            f"REGISTRATION_POLICY is {config.REGISTRATION_POLICY!r}:"
+            f" use one of {', '.join(REGISTRATION_POLICIES)}"
+        )
     missing = config.missing_secrets()
     if missing:
         raise ConfigError(

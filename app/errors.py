@@ -7,7 +7,14 @@ raised anywhere else look the same to a client.
 import logging
 from http import HTTPStatus
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, g, jsonify
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,30 @@ def handle_unexpected(exc: Exception):
     return error_response(500, InternalServerError.description)
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or went away (restart, failover, network), as
+    opposed to a query it refused: worth a retry."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def handle_database_error(exc: SQLAlchemyError):
+    """503 with Retry-After while the database is unreachable; 500 for anything else."""
+    if not database_unavailable(exc):
+        return handle_unexpected(exc)
+    # The first line of the driver's message only: never the statement or its parameters.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+    log.warning("database unavailable (%s): %s", type(exc).__name__, reason)
+    g.retry_after = retry_after = current_app.config["DB_RETRY_AFTER"]
+    return error_response(
+        503,
+        f"The database is unavailable right now; retry in {retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(SQLAlchemyError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

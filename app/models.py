@@ -29,7 +29,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.extensions import db
 
 UTC = dt.UTC
-ROLES = ("admin", "viewer")
+# Each role may do what the roles before it may: viewers read, ingest also posts runs,
+# admins also manage accounts, invitations and API tokens.
+ROLES = ("viewer", "ingest", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 RESULT_STATUSES = ("pass", "fail", "warn", "error")
 RUN_STATUSES = ("passed", "warned", "failed")
 # Subscribes to every suite.
@@ -106,6 +109,10 @@ class User(db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+def role_allows(role: str, needed: str) -> bool:
+    return ROLE_RANK[role] >= ROLE_RANK[needed]
 
 
 class ValidationRun(db.Model):
@@ -189,4 +196,88 @@ class Subscription(db.Model):
         UniqueConstraint("user_id", "suite", name="uq_subscriptions_user_id_suite"),
         # Notification fan-out: who subscribed to this suite (or to "*")?
         Index("ix_subscriptions_suite", "suite"),
+    )
+
+
+class ApiToken(db.Model):
+    """A long-lived bearer token for a machine (a CI pipeline). Only its SHA-256 is kept:
+    the token itself is shown once, when it is created."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    # What the token may do; never more than its user may (checked on every use).
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's first characters, to tell tokens apart in lists and logs.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES}", name="role"),
+        Index("ix_api_tokens_user_id", "user_id"),
+    )
+
+
+class Invite(db.Model):
+    """A one-use registration code (registration policy "invite"); only its SHA-256 is kept."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    used_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
+
+
+class RefreshFamily(db.Model):
+    """The refresh tokens of one login. Only the newest may be used; using an older one
+    (a stolen copy, replayed) revokes the whole family."""
+
+    __tablename__ = "refresh_families"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    current_jti: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_refresh_families_user_id", "user_id"),)
+
+
+class IdempotencyKey(db.Model):
+    """The first answer to a POST sent with an Idempotency-Key, replayed to its retries.
+
+    The unique index on (user, key) is what makes a create happen once: the row is written
+    in the same transaction as what the request creates."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the method, the path and the body: the same key with another request is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[dict] = mapped_column(JsonDoc)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_id_key"),
+        # The hourly purge of keys older than their 24 h.
+        Index("ix_idempotency_keys_created_at", "created_at"),
     )

@@ -2,7 +2,7 @@
 
 from ipaddress import ip_address, ip_network
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from app.extensions import limiter
 
@@ -32,3 +32,17 @@ def init_app(app: Flask) -> None:
     app.extensions["ratelimit_exempt"] = [
         ip_network(item, strict=False) for item in app.config["RATELIMIT_EXEMPT"]
     ]
+
+
+def keep_retry_after_meaningful(response: Response) -> Response:
+    """Retry-After only where it means "come back then": a 429 (Flask-Limiter's value) and
+    a 503 (the app's own, g.retry_after). Flask-Limiter writes its window's reset on every
+    response of a limited route, and would stretch a 503's few seconds to a minute.
+
+    Registered before Flask-Limiter, so that it runs after it (after_request runs last-in,
+    first-out)."""
+    if response.status_code == 503 and "retry_after" in g:
+        response.headers["Retry-After"] = str(g.retry_after)
+    elif response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up every make target runs first:
-#   1. .venv with the pinned controller/test tooling (requirements.txt),
+#   1. .venv with the pinned controller/test tooling (requirements.txt), and .venv-fuzz
+#      with schemathesis (tests/stack/requirements-fuzz.txt; its pins are its own),
 #   2. a Docker engine that answers (installed and started when missing),
 #   3. the local systemd base images (rebuilt only when their recipe changes).
 # Safe to re-run; each step is skipped when already done.
@@ -8,15 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-venv() {
-  local stamp=.venv/.requirements.sha256 want
-  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+venv() {  # venv DIR REQUIREMENTS
+  local dir=$1 requirements=$2 stamp=$1/.requirements.sha256 want
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
   if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
-  say "installing the tooling venv (.venv) from requirements.txt"
-  python3 -m venv .venv
+  say "installing $dir from $requirements"
+  python3 -m venv "$dir"
   # pip's notes about this machine's optional local indexes are noise here.
-  if ! .venv/bin/pip install -q -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }; then
-    die "pip could not install requirements.txt (output above): fix the cause and re-run"
+  if ! "$dir/bin/pip" install -q -r "$requirements" 2>&1 | { grep -v "^WARNING: Location" || true; }; then
+    die "pip could not install $requirements (output above): fix the cause and re-run"
   fi
   echo "$want" > "$stamp"
 }
@@ -44,6 +45,7 @@ engine() {
   die "the Docker engine did not start within 60 s: read /var/log/dockerd.log, fix the cause, then re-run"
 }
 
-venv
+venv .venv requirements.txt
+venv .venv-fuzz tests/stack/requirements-fuzz.txt
 engine
 for release in bullseye bookworm trixie; do scripts/build-image.sh "$release"; done

@@ -3,13 +3,12 @@ import logging
 import math
 
 from flask import current_app, jsonify
-from flask_jwt_extended import get_current_user, jwt_required
 from flask_smorest import Blueprint, abort
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from app import live
+from app import idempotency, live
 from app.api.queries import runs_query
 from app.api.schemas import (
     RunDetailSchema,
@@ -22,7 +21,7 @@ from app.api.schemas import (
     SummarySchema,
 )
 from app.api.summary import get_summary, invalidate_summary
-from app.auth.tokens import admin_required
+from app.auth.access import current_user, protected
 from app.extensions import db, limiter
 from app.models import Subscription, ValidationResult, ValidationRun
 from app.ratelimit import api_limit
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 
 blp = Blueprint("api", __name__, url_prefix="/api", description="Validation runs")
 limiter.limit(api_limit)(blp)
-SECURITY = [{"bearerAuth": []}]
 
 
 def run_status(statuses: list[str]) -> str:
@@ -46,8 +44,9 @@ def build_run(data: dict, user) -> ValidationRun:
         suite=data["suite"],
         environment=data.get("environment"),
         git_ref=data.get("git_ref"),
-        started_at=data.get("started_at") or dt.datetime.now(dt.UTC),
-        finished_at=data.get("finished_at"),
+        # In UTC, as they are stored: the answer is made before they are read back.
+        started_at=(data.get("started_at") or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
+        finished_at=data["finished_at"].astimezone(dt.UTC) if data.get("finished_at") else None,
         status=run_status(statuses),
         total=len(statuses),
         passed=statuses.count("pass"),
@@ -70,25 +69,30 @@ def notify_failure(run: ValidationRun) -> None:
 @blp.post("/runs")
 @blp.arguments(RunInSchema)
 @blp.response(201, RunDetailSchema)
-@blp.doc(security=SECURITY)
-@jwt_required()
+@blp.doc(parameters=[idempotency.PARAMETER])
+@protected(blp, "ingest")
 def create_run(data):
-    """Record a validation run with all its results."""
-    run = build_run(data, get_current_user())
+    """Record a validation run with all its results.
+
+    Send an Idempotency-Key to be able to retry safely: the run is created once."""
+    if (replay := idempotency.replay()) is not None:
+        return replay
+    run = build_run(data, current_user())
     db.session.add(run)
-    db.session.commit()
+    response = idempotency.commit_created(run, RunDetailSchema())
+    if response.headers.get("Idempotent-Replayed"):
+        return response
     invalidate_summary()
     live.broadcast_run(RunDetailSchema(exclude=("results",)).dump(run))
     if run.status == "failed":
         notify_failure(run)
-    return run
+    return response
 
 
 @blp.get("/runs")
 @blp.arguments(RunListArgsSchema, location="query")
 @blp.response(200, RunPageSchema)
-@blp.doc(security=SECURITY)
-@jwt_required()
+@protected(blp)
 def list_runs(args):
     """Runs, newest first, filtered by suite, status and a started_at range."""
     page, per_page = args.pop("page"), args.pop("per_page")
@@ -107,8 +111,7 @@ def list_runs(args):
 @blp.get("/runs/<int:run_id>")
 @blp.response(200, RunDetailSchema)
 @blp.alt_response(404, description="No such run.")
-@blp.doc(security=SECURITY)
-@jwt_required()
+@protected(blp)
 def get_run(run_id):
     """One run with its results."""
     run = db.session.scalar(
@@ -123,8 +126,8 @@ def get_run(run_id):
 
 @blp.delete("/runs/<int:run_id>")
 @blp.response(204)
-@blp.doc(security=SECURITY)
-@admin_required
+@blp.alt_response(404, description="No such run.")
+@protected(blp, "admin")
 def delete_run(run_id):
     """Delete a run and its results (admin only)."""
     deleted = db.session.execute(delete(ValidationRun).where(ValidationRun.id == run_id))
@@ -137,8 +140,7 @@ def delete_run(run_id):
 @blp.get("/summary")
 @blp.arguments(SummaryArgsSchema, location="query")
 @blp.response(200, SummarySchema, headers={"X-Cache": {"description": "HIT, MISS or BYPASS"}})
-@blp.doc(security=SECURITY)
-@jwt_required()
+@protected(blp)
 def summary(args):
     """Pass rates per suite over the last window_hours (cached in Redis)."""
     data, source = get_summary(args["window_hours"])
@@ -150,39 +152,39 @@ def summary(args):
 
 @blp.get("/subscriptions")
 @blp.response(200, SubscriptionSchema(many=True))
-@blp.doc(security=SECURITY)
-@jwt_required()
+@protected(blp)
 def list_subscriptions():
     """The current user's failure-notification subscriptions."""
-    return get_current_user().subscriptions
+    return current_user().subscriptions
 
 
 @blp.post("/subscriptions")
 @blp.arguments(SubscriptionInSchema)
 @blp.response(201, SubscriptionSchema)
 @blp.alt_response(409, description="Already subscribed to this suite.")
-@blp.doc(security=SECURITY)
-@jwt_required()
+@blp.doc(parameters=[idempotency.PARAMETER])
+@protected(blp)
 def subscribe(data):
     """Get an email when a run of this suite ("*": any suite) fails."""
-    subscription = Subscription(user=get_current_user(), suite=data["suite"])
+    if (replay := idempotency.replay()) is not None:
+        return replay
+    subscription = Subscription(user=current_user(), suite=data["suite"])
     db.session.add(subscription)
     try:
-        db.session.commit()
+        return idempotency.commit_created(subscription, SubscriptionSchema())
     except IntegrityError:
         db.session.rollback()
         abort(409, message=f"Already subscribed to {data['suite']!r}.")
-    return subscription
 
 
 @blp.delete("/subscriptions/<int:subscription_id>")
 @blp.response(204)
-@blp.doc(security=SECURITY)
-@jwt_required()
+@blp.alt_response(404, description="No such subscription of yours.")
+@protected(blp)
 def unsubscribe(subscription_id):
     """Remove one of the current user's subscriptions."""
     subscription = db.session.get(Subscription, subscription_id)
-    if subscription is None or subscription.user_id != get_current_user().id:
+    if subscription is None or subscription.user_id != current_user().id:
         abort(404, message=f"Subscription {subscription_id} does not exist.")
     db.session.delete(subscription)
     db.session.commit()

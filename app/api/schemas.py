@@ -2,24 +2,24 @@ import datetime as dt
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.fields import json_object, text
 from app.models import RESULT_STATUSES, RUN_STATUSES
 
 UTC = dt.UTC
-Name = validate.Length(min=1, max=100)
 
 
 class ResultInSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = text(1, 200, required=True)
     status = fields.String(required=True, validate=validate.OneOf(RESULT_STATUSES))
     duration_ms = fields.Float(allow_none=True, validate=validate.Range(min=0))
-    message = fields.String(allow_none=True, validate=validate.Length(max=10_000))
-    details = fields.Dict(allow_none=True, metadata={"description": "Free-form JSON object."})
+    message = text(maximum=10_000, allow_none=True)
+    details = json_object(allow_none=True, metadata={"description": "Free-form JSON object."})
 
 
 class RunInSchema(Schema):
-    suite = fields.String(required=True, validate=Name)
-    environment = fields.String(allow_none=True, validate=Name)
-    git_ref = fields.String(allow_none=True, validate=Name)
+    suite = text(1, 100, required=True)
+    environment = text(1, 100, allow_none=True)
+    git_ref = text(1, 100, allow_none=True)
     started_at = fields.AwareDateTime(
         default_timezone=UTC, metadata={"description": "Defaults to now."}
     )
@@ -66,11 +66,12 @@ class RunDetailSchema(RunSchema):
 
 
 class RunListArgsSchema(Schema):
-    suite = fields.String(validate=Name)
+    suite = text(1, 100)
     status = fields.String(validate=validate.OneOf(RUN_STATUSES))
     since = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "started_at >="})
     until = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "started_at <"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # Past the last page answers an empty page; past this one, 422.
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
@@ -103,9 +104,7 @@ class SummarySchema(Schema):
 
 
 class SubscriptionInSchema(Schema):
-    suite = fields.String(
-        required=True, validate=Name, metadata={"description": 'A suite name, or "*" for all.'}
-    )
+    suite = text(1, 100, required=True, metadata={"description": 'A suite name, or "*" for all.'})
 
 
 class SubscriptionSchema(Schema):

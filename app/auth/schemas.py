@@ -1,18 +1,18 @@
 from marshmallow import Schema, fields, validate
 
 
-class CredentialsSchema(Schema):
+class RegistrationSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(min=8, max=128))
+    invite_code = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Needed when the registration policy is invite."},
+    )
 
 
 class LoginSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(max=128))
-
-
-class LogoutSchema(Schema):
-    refresh_token = fields.String(metadata={"description": "Also revoke this refresh token."})
 
 
 class UserSchema(Schema):
@@ -24,15 +24,11 @@ class UserSchema(Schema):
 
 class TokensSchema(Schema):
     access_token = fields.String()
-    refresh_token = fields.String()
+    refresh_token = fields.String(
+        metadata={"description": "Valid for one use of /auth/refresh, which returns the next."}
+    )
     token_type = fields.String()
     expires_in = fields.Integer(metadata={"description": "Access token lifetime in seconds."})
-
-
-class AccessTokenSchema(Schema):
-    access_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
 
 
 class MessageSchema(Schema):

@@ -1,12 +1,10 @@
-"""JWT plumbing: user lookup, the Redis revocation blocklist, JSON errors, role checks."""
+"""JWT plumbing: user lookup, the Redis revocation blocklist of access tokens, JSON errors."""
 
-import functools
 import logging
 import time
 
 import redis
 from flask import Flask
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
 
 from app.errors import error_response
 from app.extensions import db, jwt, redis_client
@@ -31,24 +29,16 @@ def revoke(payload: dict) -> None:
 
 
 def is_revoked(payload: dict) -> bool:
+    """Access tokens: on the Redis blocklist. Refresh tokens are checked by /auth/refresh
+    against their family in PostgreSQL instead (rotation), so they never depend on Redis."""
+    if payload.get("type") == "refresh":
+        return False
     try:
         return bool(redis_client.exists(BLOCKLIST_PREFIX + payload["jti"]))
     except redis.RedisError as exc:
-        # Redis down: short-lived access tokens keep working (the API stays up); long-lived
-        # refresh tokens are refused until the blocklist can be checked again.
+        # Redis down: short-lived access tokens keep working (the API stays up).
         log.warning("token blocklist unavailable: %s", exc)
-        return payload.get("type") == "refresh"
-
-
-def admin_required(view):
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        verify_jwt_in_request()
-        if not get_current_user().is_admin:
-            return error_response(403, "This action needs the admin role.")
-        return view(*args, **kwargs)
-
-    return wrapper
+        return False
 
 
 def init_jwt_callbacks(app: Flask) -> None:

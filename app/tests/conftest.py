@@ -24,7 +24,16 @@ from app.extensions import db
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-TABLES = ("validation_results", "validation_runs", "subscriptions", "users")
+TABLES = (
+    "idempotency_keys",
+    "refresh_families",
+    "invites",
+    "api_tokens",
+    "validation_results",
+    "validation_runs",
+    "subscriptions",
+    "users",
+)
 PASSWORD = "correct horse battery"
 
 
@@ -195,10 +204,19 @@ def client(app):
     return app.test_client()
 
 
-def register(client, email: str, password: str = PASSWORD):
-    response = client.post("/auth/register", json={"email": email, "password": password})
-    assert response.status_code == 201, response.get_json()
+def register(client, email: str, password: str = PASSWORD, **extra):
+    """Register through the API (the test config's policy is open): 202, whatever happened."""
+    response = client.post("/auth/register", json={"email": email, "password": password, **extra})
+    assert response.status_code == 202, response.get_json()
     return response.get_json()
+
+
+def create_user(client, email: str, role: str) -> None:
+    """An account with ROLE, made as an operator does: flask users create."""
+    result = client.application.test_cli_runner().invoke(
+        args=["users", "create", email, "--role", role], env={"LVD_USER_PASSWORD": PASSWORD}
+    )
+    assert result.exit_code == 0, result.output
 
 
 def login(client, email: str, password: str = PASSWORD) -> dict:
@@ -207,17 +225,14 @@ def login(client, email: str, password: str = PASSWORD) -> dict:
     return response.get_json()
 
 
-def auth_headers(client, email: str = "viewer@example.org") -> dict:
-    register(client, email)
+def auth_headers(client, email: str = "ingest@example.org", role: str = "ingest") -> dict:
+    """A JWT of a new account with ROLE (default ingest: it reads and posts runs)."""
+    create_user(client, email, role)
     return {"Authorization": "Bearer " + login(client, email)["access_token"]}
 
 
 def admin_headers(app, client, email: str = "admin@example.org") -> dict:
-    result = app.test_cli_runner().invoke(
-        args=["users", "create", email, "--role", "admin"], env={"LVD_USER_PASSWORD": PASSWORD}
-    )
-    assert result.exit_code == 0, result.output
-    return {"Authorization": "Bearer " + login(client, email)["access_token"]}
+    return auth_headers(client, email, "admin")
 
 
 def run_payload(suite: str = "smoke", statuses=("pass", "pass", "fail"), **extra) -> dict:
@@ -234,6 +249,7 @@ class Server:
     def __init__(self, env: dict, log_path: Path, workers: int = 2):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(

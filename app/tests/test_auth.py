@@ -5,38 +5,39 @@ from sqlalchemy import func, select
 
 from app.auth.tokens import BLOCKLIST_PREFIX
 from app.extensions import db
-from app.models import User, ValidationResult
+from app.models import Invite, User, ValidationResult
 from app.tests.conftest import PASSWORD, admin_headers, auth_headers, login, register, run_payload
 
 
-def test_register_login_me_refresh_logout(client, redis_url):
-    user = register(client, "Alice@Example.org")
-    assert user["email"] == "alice@example.org"
-    assert user["role"] == "viewer"
+def bearer(token: str) -> dict:
+    return {"Authorization": "Bearer " + token}
 
+
+def test_register_login_me_refresh_logout(client, redis_url):
+    register(client, "Alice@Example.org")
     tokens = login(client, "ALICE@example.org")
     assert tokens["token_type"] == "Bearer"
     assert tokens["expires_in"] == 15 * 60
-    access = {"Authorization": "Bearer " + tokens["access_token"]}
-    refresh = {"Authorization": "Bearer " + tokens["refresh_token"]}
-
-    assert client.get("/auth/me", headers=access).get_json()["email"] == "alice@example.org"
+    access, refresh = bearer(tokens["access_token"]), bearer(tokens["refresh_token"])
+    me = client.get("/auth/me", headers=access).get_json()
+    assert (me["email"], me["role"]) == ("alice@example.org", "viewer")
 
     renewed = client.post("/auth/refresh", headers=refresh)
     assert renewed.status_code == 200
-    new_access = {"Authorization": "Bearer " + renewed.get_json()["access_token"]}
+    new_access = bearer(renewed.get_json()["access_token"])
+    new_refresh = renewed.get_json()["refresh_token"]
     assert client.get("/auth/me", headers=new_access).status_code == 200
 
     # A refresh token is not an access token and vice versa.
-    assert client.get("/auth/me", headers=refresh).status_code == 401
+    assert client.get("/auth/me", headers=bearer(new_refresh)).status_code == 401
     assert client.post("/auth/refresh", headers=access).status_code == 401
 
-    out = client.post(
-        "/auth/logout", headers=access, json={"refresh_token": tokens["refresh_token"]}
-    )
+    out = client.post("/auth/logout", headers=access)
     assert out.status_code == 200, out.get_json()
-    assert "2 token(s) revoked" in out.get_json()["message"]
-    assert len(redis.Redis.from_url(redis_url).keys(BLOCKLIST_PREFIX + "*")) == 2
+    assert out.get_json()["message"] == (
+        "Logged out: this access token and the refresh tokens of its login are revoked."
+    )
+    assert len(redis.Redis.from_url(redis_url).keys(BLOCKLIST_PREFIX + "*")) == 1
 
     revoked = client.get("/auth/me", headers=access)
     assert revoked.status_code == 401
@@ -45,9 +46,33 @@ def test_register_login_me_refresh_logout(client, redis_url):
         "status": "Unauthorized",
         "message": "Token has been revoked.",
     }
-    assert client.post("/auth/refresh", headers=refresh).status_code == 401
-    # Other tokens of the same user stay valid.
+    ended = client.post("/auth/refresh", headers=bearer(new_refresh))
+    assert ended.status_code == 401
+    assert "This login has ended" in ended.get_json()["message"]
+    # The access token made by the refresh is another token: it lives out its 15 minutes.
     assert client.get("/auth/me", headers=new_access).status_code == 200
+
+
+def test_a_refresh_token_works_once_and_its_reuse_ends_the_login(client):
+    register(client, "rot@example.org")
+    first = login(client, "rot@example.org")
+    other_login = login(client, "rot@example.org")
+    second = client.post("/auth/refresh", headers=bearer(first["refresh_token"])).get_json()
+    third = client.post("/auth/refresh", headers=bearer(second["refresh_token"]))
+    assert third.status_code == 200
+
+    # A stolen copy of the first token, replayed: refused, and the login is revoked...
+    replayed = client.post("/auth/refresh", headers=bearer(first["refresh_token"]))
+    assert replayed.status_code == 401
+    assert "already used" in replayed.get_json()["message"]
+    # ...so the newest token of that login no longer works either,
+    latest = client.post("/auth/refresh", headers=bearer(third.get_json()["refresh_token"]))
+    assert latest.status_code == 401
+    # but the user's other login does.
+    assert (
+        client.post("/auth/refresh", headers=bearer(other_login["refresh_token"])).status_code
+        == 200
+    )
 
 
 def test_passwords_are_argon2_hashed(app, client):
@@ -66,11 +91,57 @@ def test_wrong_password_and_unknown_user_get_the_same_401(client):
     assert wrong.get_json() == unknown.get_json()
 
 
-def test_duplicate_email_is_409_whatever_the_case(client):
-    register(client, "carol@example.org")
-    again = client.post("/auth/register", json={"email": "CAROL@example.org", "password": PASSWORD})
-    assert again.status_code == 409
-    assert again.get_json()["message"] == "This email is already registered."
+def test_registering_a_known_address_answers_as_a_new_one_and_changes_nothing(client):
+    new = client.post("/auth/register", json={"email": "carol@example.org", "password": PASSWORD})
+    known = client.post(
+        "/auth/register", json={"email": "CAROL@example.org", "password": "another password"}
+    )
+    assert (known.status_code, known.get_json()) == (new.status_code, new.get_json())
+    assert new.status_code == 202
+    # The account keeps its first password.
+    login(client, "carol@example.org", PASSWORD)
+    refused = client.post(
+        "/auth/login", json={"email": "carol@example.org", "password": "another password"}
+    )
+    assert refused.status_code == 401
+
+
+def test_closed_registration_refuses_everyone(app, client):
+    app.config["REGISTRATION_POLICY"] = "closed"
+    response = client.post("/auth/register", json={"email": "d@example.org", "password": PASSWORD})
+    assert response.status_code == 403
+    assert "Registration is closed" in response.get_json()["message"]
+    assert (
+        client.post(
+            "/auth/login", json={"email": "d@example.org", "password": PASSWORD}
+        ).status_code
+        == 401
+    )
+
+
+def test_invite_registration_needs_a_valid_code_which_gives_its_role_once(app, client):
+    app.config["REGISTRATION_POLICY"] = "invite"
+    admin = admin_headers(app, client)
+    invite = client.post("/api/invites", headers=admin, json={"role": "ingest"})
+    assert invite.status_code == 201, invite.get_json()
+    code = invite.get_json()["code"]
+    assert code.startswith("inv_")
+    with app.app_context():
+        assert code not in str(db.session.scalars(select(Invite.code_hash)).all())
+
+    for body in ({}, {"invite_code": "inv_wrong"}):
+        refused = client.post(
+            "/auth/register", json={"email": "e@example.org", "password": PASSWORD, **body}
+        )
+        assert refused.status_code == 403
+        assert refused.get_json()["message"] == "invite_code is missing, unknown, used or expired."
+    register(client, "e@example.org", invite_code=code)
+    token = login(client, "e@example.org")["access_token"]
+    assert client.get("/auth/me", headers=bearer(token)).get_json()["role"] == "ingest"
+    used = client.post(
+        "/auth/register", json={"email": "f@example.org", "password": PASSWORD, "invite_code": code}
+    )
+    assert used.status_code == 403
 
 
 def test_missing_and_garbage_tokens_are_401_json(client):
@@ -82,23 +153,32 @@ def test_missing_and_garbage_tokens_are_401_json(client):
     assert garbage.get_json()["message"].startswith("Invalid token")
 
 
-def test_logout_rejects_a_foreign_refresh_token(client):
-    mine = auth_headers(client, "mine@example.org")
-    register(client, "other@example.org")
-    foreign = login(client, "other@example.org")["refresh_token"]
-    response = client.post("/auth/logout", headers=mine, json={"refresh_token": foreign})
-    assert response.status_code == 422
-    assert client.get("/auth/me", headers=mine).status_code == 200
+def test_logout_ends_its_own_login_only(client):
+    register(client, "two@example.org")
+    first, second = login(client, "two@example.org"), login(client, "two@example.org")
+    assert client.post("/auth/logout", headers=bearer(first["access_token"])).status_code == 200
+    assert client.post("/auth/refresh", headers=bearer(first["refresh_token"])).status_code == 401
+    assert client.post("/auth/refresh", headers=bearer(second["refresh_token"])).status_code == 200
+    assert client.get("/auth/me", headers=bearer(second["access_token"])).status_code == 200
 
 
-def test_only_admins_delete_runs_and_results_go_with_the_run(app, client):
-    viewer = auth_headers(client)
+def test_viewers_read_ingest_posts_admins_delete(app, client):
+    viewer = auth_headers(client, "viewer@example.org", "viewer")
+    ingest = auth_headers(client)
     admin = admin_headers(app, client)
-    run_id = client.post("/api/runs", headers=viewer, json=run_payload()).get_json()["id"]
+    refused = client.post("/api/runs", headers=viewer, json=run_payload())
+    assert refused.status_code == 403
+    assert refused.get_json()["message"] == (
+        "This action needs the ingest role; this credential has viewer."
+    )
+    run_id = client.post("/api/runs", headers=ingest, json=run_payload()).get_json()["id"]
+    assert client.get(f"/api/runs/{run_id}", headers=viewer).status_code == 200
 
-    forbidden = client.delete(f"/api/runs/{run_id}", headers=viewer)
+    forbidden = client.delete(f"/api/runs/{run_id}", headers=ingest)
     assert forbidden.status_code == 403
-    assert forbidden.get_json()["message"] == "This action needs the admin role."
+    assert forbidden.get_json()["message"] == (
+        "This action needs the admin role; this credential has ingest."
+    )
 
     assert client.delete(f"/api/runs/{run_id}", headers=admin).status_code == 204
     assert client.get(f"/api/runs/{run_id}", headers=viewer).status_code == 404

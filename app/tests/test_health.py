@@ -23,7 +23,7 @@ def test_version_reports_release_and_schema_revision(migrated, base_env, monkeyp
 
     app = make_app(monkeypatch, base_env, migrated["sqlite"], APP_RELEASE="2026.11.29-7")
     body = app.test_client().get("/version").get_json()
-    assert body == {"release": "2026.11.29-7", "alembic_revision": "0001"}
+    assert body == {"release": "2026.11.29-7", "alembic_revision": "0002"}
 
 
 def test_metrics_count_requests_by_url_rule(client):

@@ -1,13 +1,15 @@
 """Two real gunicorn servers (gthread, two workers each) sharing PostgreSQL and Redis:
 Socket.IO events cross servers through the Redis queue; /metrics sums all workers."""
 
+import os
 import queue
+import subprocess
 
 import pytest
 import requests
 import socketio
 
-from app.tests.conftest import PASSWORD, Server, reset_state, run_payload
+from app.tests.conftest import BIN, PASSWORD, ROOT, Server, reset_state, run_payload
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +34,15 @@ def servers(migrated, base_env, redis_url, tmp_path_factory):
 
 
 def token_for(server: Server, email: str) -> str:
+    """A JWT of an ingest account, made with the CLI as an operator does."""
     credentials = {"email": email, "password": PASSWORD}
-    requests.post(server.url + "/auth/register", json=credentials, timeout=10)
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "app", "users", "create", email, "--role", "ingest"],
+        env={**os.environ, **server.env, "LVD_USER_PASSWORD": PASSWORD},
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     response = requests.post(server.url + "/auth/login", json=credentials, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()["access_token"]

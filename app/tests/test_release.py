@@ -188,7 +188,7 @@ def test_python311_venv_from_the_wheelhouse_serves_the_release(release, tmp_path
     try:
         wait_until(healthy, "gunicorn from the release venv")
         version = requests.get(url + "/version", timeout=5).json()
-        assert version == {"release": RELEASE, "alembic_revision": "0001"}
+        assert version == {"release": RELEASE, "alembic_revision": "0002"}
         assert requests.get(url + "/health/ready", timeout=5).status_code == 200
     finally:
         server.terminate()

@@ -27,7 +27,7 @@ def test_downgrade_and_upgrade_again(app):
             assert MigrationContext.configure(connection).get_current_revision() is None
         upgrade()
         with db.engine.connect() as connection:
-            assert MigrationContext.configure(connection).get_current_revision() == "0001"
+            assert MigrationContext.configure(connection).get_current_revision() == "0002"
 
 
 @pytest.fixture

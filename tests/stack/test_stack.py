@@ -355,7 +355,9 @@ def served_serials(stack, lab_hosts) -> dict[str, str]:
     db, cache = lab_hosts["db1"]["address"], lab_hosts["cache1"]["address"]
     read = "openssl s_client -CAfile /etc/ssl/lvd/ca.crt -verify_return_error {} </dev/null 2>/dev/null | openssl x509 -noout -serial"
     return {
-        "postgresql": stack.host_command("app1", read.format(f"-connect {db}:5432 -starttls postgres")),
+        "postgresql": stack.host_command(
+            "app1", read.format(f"-connect {db}:5432 -starttls postgres")
+        ),
         "redis": stack.host_command("app1", read.format(f"-connect {cache}:6379")),
     }
 
@@ -365,7 +367,9 @@ def test_a_certificate_near_its_end_is_replaced_and_served_and_the_app_follows(s
     assert all(serial.startswith("serial=") for serial in before.values()), before
     # Issued for base_tls_valid_days (365): with a renewal window longer than that, every
     # certificate is "within N days of its end", as one is when the time comes.
-    stack.playbook("renew", "site.yml", "--limit", "dbservers:cacheservers", "-e", "base_tls_renew_days=400")
+    stack.playbook(
+        "renew", "site.yml", "--limit", "dbservers:cacheservers", "-e", "base_tls_renew_days=400"
+    )
     after = served_serials(stack, lab_hosts)
     assert all(serial.startswith("serial=") for serial in after.values()), after
     renewed = {service for service in before if before[service] != after[service]}
@@ -447,7 +451,9 @@ def test_lynis_rates_every_lab_host_75_or_more_and_the_readme_explains_what_is_l
         for suggestion in report["suggestions"]
         if suggestion.split("|", 1)[0] not in explained_lynis_tests()
     }
-    assert not unexplained, f"Lynis suggestions roles/base/README.md does not explain: {unexplained}"
+    assert not unexplained, (
+        f"Lynis suggestions roles/base/README.md does not explain: {unexplained}"
+    )
 
 
 # --- deploys that must not go through ----------------------------------------------------
