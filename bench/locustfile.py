@@ -12,6 +12,9 @@ on the rate-limit allowlists, or the limits would hide what the stack can serve.
 
 Rate control: every user sends at LVD_BENCH_USER_RATE requests per second
 (constant_throughput), so the total rate is users x that rate whatever the latency.
+
+The account: LVD_BENCH_EMAIL with the password in the file LVD_BENCH_PASSWORD_FILE (bench/run.py
+passes the lab's first admin: the lab registers only with an invite).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from pathlib import Path
 
 import requests
 from locust import FastHttpUser, constant_throughput, events, task
@@ -45,11 +49,9 @@ def _log_in(environment, **_kwargs) -> None:
     """One account for all users (a CI service token): setup work stays out of the stats."""
     host = environment.host.rstrip("/")
     credentials = {
-        "email": f"bench-{uuid.uuid4().hex[:12]}@example.com",
-        "password": "bench-" + uuid.uuid4().hex,
+        "email": os.environ["LVD_BENCH_EMAIL"],
+        "password": Path(os.environ["LVD_BENCH_PASSWORD_FILE"]).read_text().strip(),
     }
-    reply = requests.post(f"{host}/auth/register", json=credentials, timeout=30)
-    reply.raise_for_status()
     login = requests.post(f"{host}/auth/login", json=credentials, timeout=30)
     login.raise_for_status()
     TOKEN["Authorization"] = f"Bearer {login.json()['access_token']}"
@@ -85,4 +87,5 @@ class DashboardUser(FastHttpUser):
             "git_ref": uuid.uuid4().hex[:8],
             "results": results,
         }
-        self.client.post("/api/runs", json=body, name="POST /api/runs", headers=self.headers)
+        headers = {**self.headers, "Idempotency-Key": str(uuid.uuid4())}
+        self.client.post("/api/runs", json=body, name="POST /api/runs", headers=headers)

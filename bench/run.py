@@ -40,6 +40,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "stack"))
 from ansible_run import run_playbook
+from load import LAB_ADMIN_PASSWORD_FILE, lab_admin
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -132,7 +133,13 @@ def locust(rate_per_min: int, seconds: int, users: int) -> dict:
     before = cache_counts(backends)
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "run"
-        env = dict(os.environ, LVD_BENCH_USER_RATE=str(rate_per_min / 60 / users))
+        email, _password = lab_admin()
+        env = dict(
+            os.environ,
+            LVD_BENCH_USER_RATE=str(rate_per_min / 60 / users),
+            LVD_BENCH_EMAIL=email,
+            LVD_BENCH_PASSWORD_FILE=str(LAB_ADMIN_PASSWORD_FILE),
+        )
         proc = subprocess.run(
             [
                 str(VENV / "locust"),

@@ -10,11 +10,12 @@ releases /version reported, and a per-second timeline.
 
 A request has failed when it ends in a connection error or timeout, or with a status
 outside 2xx/3xx other than 429. 429s (rate limiting) are counted apart, so a run whose
-client is on the rate-limit allowlists must show none. One case is not a failure: when the
-server closes a kept-alive connection just as a request goes out on it, without reading it
-(nginx closes its idle connections when it reloads), the request is sent again once on a
-new connection, as browsers do (RFC 9112, 9.3.1); the summary counts these
-(retried_on_closed_connection).
+client is on the rate-limit allowlists must show none. Requests go through the app's client
+helper (app/client.py), as a well-behaved client's do: every POST carries an Idempotency-Key,
+and what is safe to send again (reads, keyed POSTs) is, when its connection failed or the
+answer was 502/503/504, after Retry-After; the summary counts requests that took more than
+one try (retried), and lists the runs each acknowledged POST created (posts), so a test can
+check the database holds each exactly once.
 
 Run it with the tooling venv (it needs `requests`):
 
@@ -29,8 +30,10 @@ requests in flight and writes the summary. The exit status is 0 when no request 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -46,6 +49,13 @@ from urllib.parse import urljoin
 
 import requests
 import urllib3
+
+# app/client.py, loaded by path: the app package's own dependencies need not be installed.
+_spec = importlib.util.spec_from_file_location(
+    "lvd_client", Path(__file__).resolve().parents[1] / "app" / "client.py"
+)
+client = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(client)
 
 DEFAULT_MIX = "health=1,version=1,page=1,dashboard=1,static=1,summary=2,runs=2,post_run=2"
 RESULT_STATUSES = ("pass", "pass", "pass", "warn", "fail")
@@ -85,9 +95,10 @@ class Result:
     status: int | None
     latency_ms: float  # from leaving to the last byte of the answer
     lag_ms: float = 0.0  # how late it left: every worker was still busy when it was due
-    retried: bool = False  # sent again after the server closed the connection unanswered
+    tries: int = 1  # more than one: sent again (connection failed, 502/503/504)
     error: str = ""
     release: str = ""
+    posted: tuple[str, int] | None = None  # (git_ref, run id) of an acknowledged POST
 
 
 @dataclass
@@ -140,12 +151,6 @@ def latency_stats(values: list[float]) -> dict:
     }
 
 
-def closed_before_answering(exc: requests.ConnectionError) -> bool:
-    """The connection ended before a single byte of answer: http.client's
-    RemoteDisconnected, raised when a kept-alive connection was closed by the server."""
-    return "RemoteDisconnected" in repr(exc)
-
-
 def outcome(result: Result) -> str:
     if result.status is None:
         return "failed"
@@ -166,7 +171,9 @@ class LoadGenerator:
         self.local = threading.local()
         self.stop = threading.Event()
         self.email = args.email or f"loadgen-{uuid.uuid4().hex[:12]}@example.test"
-        self.password = args.password or uuid.uuid4().hex
+        self.password = args.password or os.environ.get("LVD_PASSWORD") or uuid.uuid4().hex
+        if args.password_file:
+            self.password = Path(args.password_file).read_text().strip()
         self.t0 = 0.0
 
     # --- sessions and identity ---------------------------------------------------
@@ -191,7 +198,7 @@ class LoadGenerator:
                 timeout=self.args.timeout,
                 verify=self.verify,
             )
-            if reply.status_code != 201:
+            if reply.status_code != 202:
                 raise SetupError(f"register answered {reply.status_code}: {reply.text[:200]}")
         self.refresh_token(http)
         if any(KINDS[name].auth == "session" for name, weight in self.args.mix.items() if weight):
@@ -250,7 +257,7 @@ class LoadGenerator:
         ]
         return {
             "suite": f"loadgen-{rng.randint(1, 5)}",
-            "environment": "load",
+            "environment": self.args.tag,
             "git_ref": f"seq-{sequence}",
             "results": results,
         }
@@ -274,29 +281,23 @@ class LoadGenerator:
                 cookies = self.identity.cookies
             if kind.method == "POST":
                 body = self.run_payload(sequence)
-            request = {
-                "method": kind.method,
-                "url": urljoin(self.base, kind.path.lstrip("/")),
-                "headers": headers,
-                "cookies": cookies,
-                "json": body,
-                "allow_redirects": False,
-                "timeout": self.args.timeout,
-                "verify": self.verify,
-            }
-            try:
-                reply = session.request(**request)
-            except requests.ConnectionError as exc:
-                if not closed_before_answering(exc):
-                    raise
-                # The server closed a kept-alive connection as the request went out on
-                # it (nginx does so to idle connections when it reloads) and read none of
-                # it: send it again, once, on a new connection, as browsers do.
-                result.retried = True
-                reply = session.request(**request)
+            sent = client.send(
+                session,
+                kind.method,
+                urljoin(self.base, kind.path.lstrip("/")),
+                headers=headers,
+                cookies=cookies,
+                json=body,
+                allow_redirects=False,
+                timeout=self.args.timeout,
+                verify=self.verify,
+            )
+            reply, result.tries = sent.response, sent.tries
             result.status = reply.status_code
             if name == "version" and reply.status_code == 200:
                 result.release = str(reply.json().get("release", ""))
+            elif kind.method == "POST" and reply.status_code == 201:
+                result.posted = (body["git_ref"], reply.json()["id"])
             elif outcome(result) == "failed":
                 result.error = reply.text[:200]
         except requests.RequestException as exc:
@@ -382,7 +383,13 @@ class LoadGenerator:
             "ok": outcomes["ok"],
             "failed": outcomes["failed"],
             "rate_limited": outcomes["rate_limited"],
-            "retried_on_closed_connection": sum(result.retried for result in results),
+            "retried": sum(result.tries > 1 for result in results),
+            # Acknowledged POSTs: {git_ref: run id}; environment = tag.
+            "posts": {
+                "tag": self.args.tag,
+                "sent": sum(KINDS[result.kind].method == "POST" for result in results),
+                "acknowledged": dict(result.posted for result in results if result.posted),
+            },
             "by_status": {
                 str(status): count
                 for status, count in sorted(
@@ -431,7 +438,7 @@ def print_table(summary: dict) -> None:
         f" ok {summary['ok']}, failed {summary['failed']}, 429 {summary['rate_limited']};"
         f" p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, p99 {lat.get('p99')} ms;"
         f" left late by up to {summary['lag_ms'].get('max')} ms, {summary['not_sent']} not sent,"
-        f" {summary['retried_on_closed_connection']} sent again on a new connection",
+        f" {summary['retried']} sent again",
         file=sys.stderr,
     )
     for name, kind in summary["by_kind"].items():
@@ -477,7 +484,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--insecure", action="store_true", help="accept any TLS certificate")
     parser.add_argument("--ca-file", help="CA bundle to verify the server's certificate with")
     parser.add_argument("--email", help="existing account to use (default: register a new one)")
-    parser.add_argument("--password", help="its password")
+    parser.add_argument("--password", help="its password (default: $LVD_PASSWORD)")
+    parser.add_argument("--password-file", help="read its password from this file")
+    parser.add_argument(
+        "--tag", default="load", help="the environment field of the runs it posts (load)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the request mix (1)")
     parser.add_argument("--stop-file", help="stop once this file exists")
     parser.add_argument("--ready-file", help="write this file when the first request is due")
@@ -485,8 +496,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.duration < 0 or args.workers < 1:
         parser.error("--rate must be > 0, --duration >= 0, --workers >= 1")
-    if args.email and not args.password:
-        parser.error("--email needs --password")
+    if args.email and not (args.password or args.password_file or os.environ.get("LVD_PASSWORD")):
+        parser.error("--email needs --password, --password-file or $LVD_PASSWORD")
     return args
 
 

@@ -136,6 +136,6 @@ def test_ensure_admin_creates_then_repairs_then_changes_nothing(app, client):
     assert ensure("a new password") == "updated admin root@example.org: role, password"
     login(client, "root@example.org", "a new password")
     short = runner.invoke(
-        args=["users", "ensure-admin", "root@example.org"], env={"LVD_USER_PASSWORD": "short"}
+        args=["users", "ensure-admin", "root@example.org"], env={"LVD_USER_PASSWORD": PASSWORD[:5]}
     )
     assert short.exit_code != 0 and "at least 8 characters" in short.output

@@ -211,3 +211,37 @@ def make_broken_artifact(source: Path, release: str, dest: Path) -> Path:
             member.size = len(payload)
             out.addfile(member, io.BytesIO(payload))
     return target
+
+
+def assert_no_failed_requests(stack, load: dict, step: str) -> None:
+    assert load["completed"] > 0, f"{step}: the load generator sent nothing"
+    if load["failed"]:
+        # What nginx saw of the backends: the first thing to read when this fails.
+        upstream_errors = stack.host_command(
+            "lb1", "grep -E 'upstream|no live' /var/log/nginx/error.log | tail -n 20 || true"
+        )
+        pytest.fail(
+            f"{step}: {load['failed']} of {load['completed']} requests failed: "
+            f"{load['failure_samples']}\nlb1 error.log, upstream lines:\n{upstream_errors}"
+        )
+    assert load["rate_limited"] == 0, f"{step}: {load['rate_limited']} requests got 429"
+    assert load["rate_achieved"] >= 50, f"{step}: only {load['rate_achieved']} requests/s"
+
+
+def summarize_load(load: dict) -> dict:
+    return {
+        key: load[key]
+        for key in (
+            "duration_s",
+            "completed",
+            "ok",
+            "failed",
+            "rate_limited",
+            "retried",
+            "not_sent",
+            "rate_achieved",
+            "latency_ms",
+            "lag_ms",
+            "releases_seen",
+        )
+    }

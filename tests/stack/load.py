@@ -17,6 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+import requests
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".cache" / "test-stack"
 HTTP_URL = f"http://127.0.0.1:{os.environ.get('LAB_HTTP_PORT', '8080')}"
@@ -27,6 +30,28 @@ LOAD_RATE = float(os.environ.get("LVD_STACK_LOAD_RATE", "60"))
 REQUEST_TIMEOUT = 65
 # Longest a run may go on unattended (a playbook that died before its stop step).
 LONGEST_RUN = 1800
+# The lab's first admin (site.yml makes it): its address from the inventory, its password
+# from the lab's generated secrets.
+LAB_ADMIN_PASSWORD_FILE = ROOT / ".lab" / "secrets" / "admin_password"
+
+
+def lab_admin() -> tuple[str, str]:
+    """(email, password) of the lab's first admin."""
+    inventory = yaml.safe_load((ROOT / "inventories/lab/group_vars/all/main.yml").read_text())
+    return inventory["lvd_admin_email"], LAB_ADMIN_PASSWORD_FILE.read_text().strip()
+
+
+def admin_headers(ca_file: str) -> dict[str, str]:
+    """The Authorization header of the lab's first admin, logged in through lb1."""
+    email, password = lab_admin()
+    login = requests.post(
+        f"{HTTPS_URL}/auth/login",
+        json={"email": email, "password": password},
+        verify=ca_file,
+        timeout=15,
+    )
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
 class LoadGenerator:
@@ -74,6 +99,14 @@ class LoadGenerator:
                     str(REQUEST_TIMEOUT),
                     "--workers",
                     "256",
+                    # The lab's admin (registration there needs an invite); the runs it
+                    # posts carry the run's name as their environment.
+                    "--email",
+                    lab_admin()[0],
+                    "--password-file",
+                    str(LAB_ADMIN_PASSWORD_FILE),
+                    "--tag",
+                    self.name,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -25,48 +25,20 @@ from pathlib import Path
 import pytest
 import requests
 import socketio
-from conftest import ROOT, WORK, make_broken_artifact
-from load import HTTP_URL, HTTPS_URL, LoadGenerator
+from conftest import (
+    ROOT,
+    WORK,
+    assert_no_failed_requests,
+    make_broken_artifact,
+    summarize_load,
+)
+from load import HTTP_URL, HTTPS_URL, LoadGenerator, admin_headers
 
 PASSWORD = "stack-test-password-1"
 # A deploy hook (deploy_hooks) that leaves a line per hook point on the host.
 HOOK = Path(__file__).resolve().parent / "hooks" / "record.yml"
 # The points the side effects' deploy hooks (molecule/stack/side_effect.yml), in order.
 HOOK_POINTS = ("after_install", "before_rollout", "after_rollout")
-
-
-def assert_no_failed_requests(stack, load: dict, step: str) -> None:
-    assert load["completed"] > 0, f"{step}: the load generator sent nothing"
-    if load["failed"]:
-        # What nginx saw of the backends: the first thing to read when this fails.
-        upstream_errors = stack.host_command(
-            "lb1", "grep -E 'upstream|no live' /var/log/nginx/error.log | tail -n 20 || true"
-        )
-        pytest.fail(
-            f"{step}: {load['failed']} of {load['completed']} requests failed: "
-            f"{load['failure_samples']}\nlb1 error.log, upstream lines:\n{upstream_errors}"
-        )
-    assert load["rate_limited"] == 0, f"{step}: {load['rate_limited']} requests got 429"
-    assert load["rate_achieved"] >= 50, f"{step}: only {load['rate_achieved']} requests/s"
-
-
-def summarize_load(load: dict) -> dict:
-    return {
-        key: load[key]
-        for key in (
-            "duration_s",
-            "completed",
-            "ok",
-            "failed",
-            "rate_limited",
-            "retried_on_closed_connection",
-            "not_sent",
-            "rate_achieved",
-            "latency_ms",
-            "lag_ms",
-            "releases_seen",
-        )
-    }
 
 
 # --- what the scenario's side effects left ----------------------------------------------
@@ -98,13 +70,25 @@ def test_the_rollback_under_load_failed_no_request_and_left_the_first_release(st
 
 @pytest.fixture(scope="module")
 def user(lab_ca):
-    """A new account, registered and logged in through lb1 (HTTPS)."""
+    """A new ingest account through lb1 (HTTPS), as the lab's registration policy (invite)
+    has it: the first admin makes an invite, the newcomer registers with it and logs in."""
     email = f"stack-{uuid.uuid4().hex[:10]}@example.test"
     credentials = {"email": email, "password": PASSWORD}
-    registered = requests.post(
-        f"{HTTPS_URL}/auth/register", json=credentials, verify=lab_ca, timeout=15
+    invite = requests.post(
+        f"{HTTPS_URL}/api/invites",
+        json={"role": "ingest"},
+        headers=admin_headers(lab_ca),
+        verify=lab_ca,
+        timeout=15,
     )
-    assert registered.status_code == 201, registered.text
+    assert invite.status_code == 201, invite.text
+    registered = requests.post(
+        f"{HTTPS_URL}/auth/register",
+        json={**credentials, "invite_code": invite.json()["code"]},
+        verify=lab_ca,
+        timeout=15,
+    )
+    assert registered.status_code == 202, registered.text
     login = requests.post(f"{HTTPS_URL}/auth/login", json=credentials, verify=lab_ca, timeout=15)
     assert login.status_code == 200, login.text
     return {**credentials, "token": login.json()["access_token"]}
