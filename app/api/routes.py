@@ -2,7 +2,7 @@ import datetime as dt
 import logging
 import math
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, url_for
 from flask_smorest import Blueprint, abort
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -66,9 +66,21 @@ def notify_failure(run: ValidationRun) -> None:
         log.error("could not queue the failure notification for run %s: %s", run.id, exc)
 
 
+def _located(response, run_id: int | None = None):
+    """A 201 names the run it created (Location), replayed or not."""
+    if response.status_code == 201:
+        run_id = run_id if run_id is not None else response.get_json()["id"]
+        response.headers["Location"] = url_for("api.get_run", run_id=run_id)
+    return response
+
+
 @blp.post("/runs")
 @blp.arguments(RunInSchema)
-@blp.response(201, RunDetailSchema)
+@blp.response(
+    201,
+    RunDetailSchema,
+    headers={"Location": {"description": "The run's URL", "schema": {"type": "string"}}},
+)
 @blp.doc(parameters=[idempotency.PARAMETER])
 @protected(blp, "ingest")
 def create_run(data):
@@ -76,17 +88,17 @@ def create_run(data):
 
     Send an Idempotency-Key to be able to retry safely: the run is created once."""
     if (replay := idempotency.replay()) is not None:
-        return replay
+        return _located(replay)
     run = build_run(data, current_user())
     db.session.add(run)
     response = idempotency.commit_created(run, RunDetailSchema())
     if response.headers.get("Idempotent-Replayed"):
-        return response
+        return _located(response)
     invalidate_summary()
     live.broadcast_run(RunDetailSchema(exclude=("results",)).dump(run))
     if run.status == "failed":
         notify_failure(run)
-    return response
+    return _located(response, run.id)
 
 
 @blp.get("/runs")

@@ -23,7 +23,11 @@ class RunInSchema(Schema):
     started_at = fields.AwareDateTime(
         default_timezone=UTC, metadata={"description": "Defaults to now."}
     )
-    finished_at = fields.AwareDateTime(default_timezone=UTC, allow_none=True)
+    finished_at = fields.AwareDateTime(
+        default_timezone=UTC,
+        allow_none=True,
+        metadata={"description": "Not before started_at (else 422)."},
+    )
     results = fields.List(
         fields.Nested(ResultInSchema), required=True, validate=validate.Length(min=1, max=5000)
     )

@@ -8,7 +8,6 @@ from app.extensions import db
 from app.models import Invite, User, ValidationResult
 from app.tests.conftest import PASSWORD, admin_headers, auth_headers, login, register, run_payload
 
-
 OTHER_PASSWORD = PASSWORD[::-1]
 
 

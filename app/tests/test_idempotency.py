@@ -23,6 +23,8 @@ def test_a_retry_gets_the_first_answer_and_creates_nothing(app, client):
     assert again.get_json() == first.get_json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
+    assert first.headers["Location"] == again.headers["Location"]
+    assert first.headers["Location"].endswith(f"/api/runs/{first.get_json()['id']}")
     assert count_runs(app) == 1
     # Another key is another run.
     other = client.post(
