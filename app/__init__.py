@@ -86,7 +86,7 @@ def create_app(config: str | Mapping | Config | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     from app import auth, live, ratelimit, sessions
     from app.extensions import api, db, init_celery, jwt, limiter, mail, migrate, redis_client
-    from app.fields import JSON_VALUE, JSON_VALUE_SCHEMA
+    from app.fields import JSON_VALUE, JSON_VALUE_SCHEMA, json_object_doc
     from app.tasks import register_tasks
 
     db.init_app(app)
@@ -110,6 +110,7 @@ def _init_extensions(app: Flask) -> None:
         },
     )
     api.spec.components.schema(JSON_VALUE, JSON_VALUE_SCHEMA)
+    api.ma_plugin.converter.add_attribute_function(json_object_doc)
     live.init_app(app)
     register_tasks(init_celery(app))
 

@@ -168,7 +168,7 @@ class Config:
 
         self.API_TITLE = "Live Validation Dashboard API"
         self.API_VERSION = "1"
-        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_VERSION = "3.1.0"
         self.OPENAPI_URL_PREFIX = "/"
         self.OPENAPI_JSON_PATH = "openapi.json"
 

@@ -5,19 +5,25 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate
 
-NUL_FREE = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters (U+0000).")
-# Any JSON value without a NUL in its strings (keys are checked too; the OpenAPI version the
-# document uses cannot state a rule on keys, so the description does).
+NUL_FREE_PATTERN = r"^[^\x00]*$"
+NUL_FREE = validate.Regexp(NUL_FREE_PATTERN, error="Must not contain NUL characters (U+0000).")
+# Any JSON value without a NUL in its strings or keys (OpenAPI 3.1: JSON Schema's
+# propertyNames states the rule on keys).
 JSON_VALUE = "NulFreeJsonValue"
+_JSON_VALUE_REF = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
+_NUL_FREE_OBJECT = {
+    "propertyNames": {"pattern": NUL_FREE_PATTERN},
+    "additionalProperties": _JSON_VALUE_REF,
+}
 JSON_VALUE_SCHEMA = {
     "description": "Any JSON value; no string or key in it contains a NUL character.",
-    "nullable": True,
     "oneOf": [
-        {"type": "string", "pattern": r"^[^\x00]*$"},
+        {"type": "null"},
+        {"type": "string", "pattern": NUL_FREE_PATTERN},
         {"type": "number"},
         {"type": "boolean"},
-        {"type": "array", "items": {"$ref": f"#/components/schemas/{JSON_VALUE}"}},
-        {"type": "object", "additionalProperties": {"$ref": f"#/components/schemas/{JSON_VALUE}"}},
+        {"type": "array", "items": _JSON_VALUE_REF},
+        {"type": "object", **_NUL_FREE_OBJECT},
     ],
 }
 
@@ -45,10 +51,13 @@ def _nul_free_document(value) -> None:
         raise ValidationError("Must not contain NUL characters (U+0000) in any key or string.")
 
 
-def json_object(**kwargs) -> fields.Dict:
-    """A free-form JSON object field, NUL-free throughout."""
-    metadata = {
-        "additionalProperties": {"$ref": f"#/components/schemas/{JSON_VALUE}"},
-        **kwargs.pop("metadata", {}),
-    }
-    return fields.Dict(validate=_nul_free_document, metadata=metadata, **kwargs)
+class JsonObject(fields.Dict):
+    """A free-form JSON object field, NUL-free throughout (documented by json_object_doc)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(validate=_nul_free_document, **kwargs)
+
+
+def json_object_doc(converter, field, **kwargs) -> dict:
+    """apispec attribute function: a JsonObject's keys and values in the document."""
+    return dict(_NUL_FREE_OBJECT) if isinstance(field, JsonObject) else {}

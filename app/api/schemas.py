@@ -2,7 +2,7 @@ import datetime as dt
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.fields import json_object, text
+from app.fields import JsonObject, text
 from app.models import RESULT_STATUSES, RUN_STATUSES
 
 UTC = dt.UTC
@@ -13,7 +13,7 @@ class ResultInSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(RESULT_STATUSES))
     duration_ms = fields.Float(allow_none=True, validate=validate.Range(min=0))
     message = text(maximum=10_000, allow_none=True)
-    details = json_object(allow_none=True, metadata={"description": "Free-form JSON object."})
+    details = JsonObject(allow_none=True, metadata={"description": "Free-form JSON object."})
 
 
 class RunInSchema(Schema):

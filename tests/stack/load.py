@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -100,13 +101,13 @@ class LoadGenerator:
                     "--workers",
                     "256",
                     # The lab's admin (registration there needs an invite); the runs it
-                    # posts carry the run's name as their environment.
+                    # posts carry the run's name (made unique) as their environment.
                     "--email",
                     lab_admin()[0],
                     "--password-file",
                     str(LAB_ADMIN_PASSWORD_FILE),
                     "--tag",
-                    self.name,
+                    f"{self.name}-{uuid.uuid4().hex[:8]}",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -63,9 +63,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_TRACE(self):
+        """As the app answers a method no route serves: 405 naming the resource's methods."""
+        self.send_response(405)
+        self.send_header("Allow", "GET, POST, DELETE")
+        self.send_header("Content-Length", "0")
+        self.send_header("X-Backend", str(PORT))
+        self.send_header("X-Method", self.command)
+        self.end_headers()
+
     do_GET = _answer
     do_POST = _answer
+    do_PUT = _answer
+    do_PATCH = _answer
     do_DELETE = _answer
+    do_OPTIONS = _answer
 
 
 if __name__ == "__main__":
