@@ -1,15 +1,12 @@
 from marshmallow import Schema, fields, validate
 
+from app.auth.schemas import UserSchema
 from app.fields import text
 from app.models import ROLES
 
 
-class AccountSchema(Schema):
-    id = fields.Integer()
-    email = fields.String()
-    role = fields.String()
+class AccountSchema(UserSchema):
     is_active = fields.Boolean()
-    created_at = fields.AwareDateTime()
 
 
 class AccountChangeSchema(Schema):
