@@ -58,9 +58,11 @@ def test_site_with_a_sqlite_file_migrates_every_row(host, migrated):
     assert report["status"] == "migrated"
     assert all(table["checksum_match"] for table in report["tables"])
     for table in TABLES:
-        assert int(host.check_output(f"{PSQL} 'SELECT count(*) FROM {table}'")) == (
-            sqlite_count(host, table)
-        ) > 0, table
+        assert (
+            int(host.check_output(f"{PSQL} 'SELECT count(*) FROM {table}'"))
+            == (sqlite_count(host, table))
+            > 0
+        ), table
     assert host.file(REPORT).user == "dev"
 
 
@@ -78,6 +80,17 @@ def test_site_again_finds_the_data_migrated_and_changes_nothing(host, migrated, 
     check = json.loads(host.file(CHECK).content_string)
     assert check["status"] == "already_migrated"
     assert host.file(CHECK).mtime > host.file(REPORT).mtime
+
+
+def test_the_next_site_run_without_the_file_makes_the_first_admin(host, migrated):
+    users = int(host.check_output(f"{PSQL} 'SELECT count(*) FROM users'"))
+    output, recap = run("site.yml")
+    assert recap["failed"] == 0, output[-6000:]
+    assert int(host.check_output(f"{PSQL} 'SELECT count(*) FROM users'")) == users + 1
+    role = host.check_output(
+        f"{PSQL} \"SELECT role FROM users WHERE email = 'admin@localhost.test'\""
+    )
+    assert role == "admin"
 
 
 def test_verify_passes_every_check_with_the_smoke_test(migrated):
