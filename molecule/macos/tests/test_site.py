@@ -82,17 +82,6 @@ def test_site_again_finds_the_data_migrated_and_changes_nothing(host, migrated, 
     assert host.file(CHECK).mtime > host.file(REPORT).mtime
 
 
-def test_the_next_site_run_without_the_file_makes_the_first_admin(host, migrated):
-    users = int(host.check_output(f"{PSQL} 'SELECT count(*) FROM users'"))
-    output, recap = run("site.yml")
-    assert recap["failed"] == 0, output[-6000:]
-    assert int(host.check_output(f"{PSQL} 'SELECT count(*) FROM users'")) == users + 1
-    role = host.check_output(
-        f"{PSQL} \"SELECT role FROM users WHERE email = 'admin@localhost.test'\""
-    )
-    assert role == "admin"
-
-
 def test_verify_passes_every_check_with_the_smoke_test(migrated):
     output, recap = run("playbooks/verify.yml", "-e", "verify_smoke=true")
     assert recap["failed"] == 0
