@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from marshmallow import ValidationError, fields, validate
 
 NUL_FREE_PATTERN = r"^[^\x00]*$"
@@ -61,3 +63,24 @@ class JsonObject(fields.Dict):
 def json_object_doc(converter, field, **kwargs) -> dict:
     """apispec attribute function: a JsonObject's keys and values in the document."""
     return dict(_NUL_FREE_OBJECT) if isinstance(field, JsonObject) else {}
+
+
+class Moment(fields.AwareDateTime):
+    """A date-time with a zone (none: UTC), handed over in UTC. One that falls outside the
+    years 1 to 9999 once in UTC (0001-01-01T00:00:00+02:00) cannot be held: a filter
+    (CLAMP) takes the nearest one that can, which selects the same rows; a value to store
+    is refused with 422."""
+
+    def __init__(self, clamp: bool = False, **kwargs) -> None:
+        super().__init__(default_timezone=dt.UTC, **kwargs)
+        self.clamp = clamp
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(dt.UTC)
+        except OverflowError:
+            if not self.clamp:
+                raise ValidationError("Must fall within the years 1 to 9999 in UTC.") from None
+            edge = dt.datetime.min if moment.year == dt.MINYEAR else dt.datetime.max
+            return edge.replace(tzinfo=dt.UTC)

@@ -2,7 +2,7 @@ import datetime as dt
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.fields import JsonObject, text
+from app.fields import JsonObject, Moment, text
 from app.models import RESULT_STATUSES, RUN_STATUSES
 
 UTC = dt.UTC
@@ -20,13 +20,14 @@ class RunInSchema(Schema):
     suite = text(1, 100, required=True)
     environment = text(1, 100, allow_none=True)
     git_ref = text(1, 100, allow_none=True)
-    started_at = fields.AwareDateTime(
-        default_timezone=UTC, metadata={"description": "Defaults to now."}
+    started_at = Moment(
+        metadata={"description": "Defaults to now. Within the years 1 to 9999 in UTC."}
     )
-    finished_at = fields.AwareDateTime(
-        default_timezone=UTC,
+    finished_at = Moment(
         allow_none=True,
-        metadata={"description": "Not before started_at (else 422)."},
+        metadata={
+            "description": "Not before started_at (else 422). Within the years 1 to 9999 in UTC."
+        },
     )
     results = fields.List(
         fields.Nested(ResultInSchema), required=True, validate=validate.Length(min=1, max=5000)
@@ -72,8 +73,8 @@ class RunDetailSchema(RunSchema):
 class RunListArgsSchema(Schema):
     suite = text(1, 100)
     status = fields.String(validate=validate.OneOf(RUN_STATUSES))
-    since = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "started_at >="})
-    until = fields.AwareDateTime(default_timezone=UTC, metadata={"description": "started_at <"})
+    since = Moment(clamp=True, metadata={"description": "started_at >="})
+    until = Moment(clamp=True, metadata={"description": "started_at <"})
     # Past the last page answers an empty page; past this one, 422.
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))

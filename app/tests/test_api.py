@@ -199,3 +199,18 @@ def test_subscriptions(client):
     assert client.delete(f"/api/subscriptions/{sub_id}", headers=other).status_code == 404
     assert client.delete(f"/api/subscriptions/{sub_id}", headers=headers).status_code == 204
     assert len(client.get("/api/subscriptions", headers=headers).get_json()) == 1
+
+
+def test_moments_beyond_the_years_utc_can_hold_are_clamped_in_filters_refused_in_runs(client):
+    headers = auth_headers(client)
+    assert client.post("/api/runs", headers=headers, json=run_payload()).status_code == 201
+    since = "0001-01-01T00:00:00+02:03"  # before 0001-01-01 in UTC
+    until = "9999-12-31T23:59:59-02:00"  # after 9999-12-31 in UTC
+    listed = client.get("/api/runs", headers=headers, query_string={"since": since, "until": until})
+    assert listed.status_code == 200, listed.get_json()
+    assert listed.get_json()["total"] == 1
+    refused = client.post("/api/runs", headers=headers, json=run_payload(started_at=since))
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"]["json"]["started_at"] == [
+        "Must fall within the years 1 to 9999 in UTC."
+    ]
