@@ -50,11 +50,6 @@ def current_jwt() -> dict | None:
     return g.get("lvd_jwt")
 
 
-def current_role() -> str:
-    """What the caller may do: the user's role, or less for an API token scoped lower."""
-    return g.lvd_role
-
-
 def _api_token_caller(raw: str):
     """(user, role), or an error response for a token that cannot be used."""
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(raw)))
