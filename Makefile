@@ -8,7 +8,7 @@ LAB := -i inventories/lab
 ROLES_WITH_SCENARIOS = $(patsubst roles/%/molecule/default,%,$(wildcard roles/*/molecule/default))
 # The scenarios make test runs, longest first (three at a time): every role's, and the
 # stand-in Mac's (molecule/macos).
-SCENARIOS_IN_CI = gunicorn_app migration nginx macos base postgresql redis
+SCENARIOS_IN_CI = gunicorn_app migration nginx macos backup base postgresql redis
 
 APP_VENV := .venv-app
 

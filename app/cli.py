@@ -5,7 +5,8 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from app.extensions import db
+from app.api.summary import GENERATION_KEY
+from app.extensions import db, redis_client
 from app.migrate_sqlite.command import migrate_sqlite
 from app.models import ROLES, User
 
@@ -82,6 +83,18 @@ def ensure_admin(email, password):
         click.echo(f"unchanged admin {email}")
 
 
+cache = AppGroup("cache", help="The Redis cache of what the database holds.")
+
+
+@cache.command("clear")
+def clear_cache():
+    """Forget every cached summary (after the database was restored or edited by hand):
+    the next request reads the database. Fails when Redis cannot be reached."""
+    generation = redis_client.incr(GENERATION_KEY)
+    click.echo(f"summary cache cleared (generation {generation})")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(cache)
     app.cli.add_command(users)
     app.cli.add_command(migrate_sqlite)

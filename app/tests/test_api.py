@@ -2,6 +2,9 @@
 
 import datetime as dt
 
+from sqlalchemy import text
+
+from app.extensions import db
 from app.metrics import CACHE
 from app.tests.conftest import admin_headers, auth_headers, run_payload
 
@@ -214,3 +217,24 @@ def test_moments_beyond_the_years_utc_can_hold_are_clamped_in_filters_refused_in
     assert refused.get_json()["errors"]["json"]["started_at"] == [
         "Must fall within the years 1 to 9999 in UTC."
     ]
+
+
+def test_cache_clear_forgets_summaries_written_behind_the_apps_back(app, client):
+    """After a restore (or a hand edit) the database changed without the app: `flask cache
+    clear` makes the next summary come from the database."""
+    headers = auth_headers(client)
+    client.post("/api/runs", headers=headers, json=run_payload("restored", ("pass",)))
+    assert client.get("/api/summary", headers=headers).headers["X-Cache"] == "MISS"
+    with app.app_context():
+        db.session.execute(text("DELETE FROM validation_runs"))
+        db.session.commit()
+    stale = client.get("/api/summary", headers=headers)
+    assert stale.headers["X-Cache"] == "HIT"
+    assert stale.get_json()["suites"][0]["suite"] == "restored"
+
+    result = app.test_cli_runner().invoke(args=["cache", "clear"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("summary cache cleared")
+    fresh = client.get("/api/summary", headers=headers)
+    assert fresh.headers["X-Cache"] == "MISS"
+    assert fresh.get_json()["suites"] == []

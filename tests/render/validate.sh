@@ -2,7 +2,7 @@
 # The render check's second half, run by tests/render/test_render.py inside a container
 # of the Debian release that stands in for an Ubuntu one (hosts.yml: render_check_image):
 #   validate.sh DIR    DIR = the files render.yml wrote for one host (<role>/<file>)
-# It installs the distribution's nginx, redis-server, postgresql, nftables and OpenSSH, puts each rendered
+# It installs the distribution's nginx, redis-server, postgresql, nftables, OpenSSH and pgbackrest, puts each rendered
 # file where the role would, and asks the real tool. One line per check on stdout:
 #   ok|fail <check> [what the tool said]
 set -uo pipefail
@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive SYSTEMD_COLORS=0
 # Services must not start at install (no init system runs in this container).
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 { apt-get update && apt-get install -y --no-install-recommends \
-    nginx redis-server postgresql openssl logrotate nftables openssh-server; } > /tmp/apt.log 2>&1 ||
+    nginx redis-server postgresql openssl logrotate nftables openssh-server pgbackrest; } > /tmp/apt.log 2>&1 ||
   { echo "fail apt-get install: $(tail -3 /tmp/apt.log | tr '\n' ' ')"; exit 1; }
 
 check() {  # check NAME COMMAND...: run it, report ok or fail with its output
@@ -81,9 +81,21 @@ ssh-keygen -A > /dev/null && mkdir -p /run/sshd
 cp "$dir/base/sshd.conf" /etc/ssh/sshd_config.d/01-hardening.conf
 check "sshd -t with the hardening drop-in" /usr/sbin/sshd -t
 
+# --- pgbackrest: the package's pgBackRest reads the single-box pgbackrest.conf ---------
+# (it exits 0 on an unknown option, with a warning: a WARN or ERROR line fails, as in
+# the role's validate step)
+pgbackrest_reads() {
+  local out
+  out=$(pgbackrest --config="$1" help backup 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
+  ! printf '%s\n' "$out" | grep -E '^(WARN|ERROR)' >&2
+}
+check "pgbackrest reads pgbackrest.conf" pgbackrest_reads "$dir/backup/pgbackrest.conf"
+
 # --- systemd units, under the names the roles give them ----------------------------
 units=$(mktemp -d)
 cp "$dir/postgresql/postgresql-backup.service" "$dir/postgresql/postgresql-backup.timer" "$units/"
+cp "$dir/backup/pgbackrest-backup@.service" "$dir/backup/pgbackrest-backup-full.timer" \
+  "$dir/backup/pgbackrest-backup-diff.timer" "$units/"
 cp "$dir/gunicorn_app/web.service" "$units/lvd-web.service"
 cp "$dir/gunicorn_app/web.socket" "$units/lvd-web.socket"
 cp "$dir/gunicorn_app/worker.service" "$units/lvd-worker.service"

@@ -177,7 +177,14 @@ def test_a_socketio_client_through_nginx_receives_the_live_event(stack, user, la
 # --- the host baseline (role base): firewall and sshd --------------------------------------
 
 # Each service behind the load balancer: (its host, the port), and who must reach it.
-SERVICES = {"gunicorn": ("app1", 8000), "postgresql": ("db1", 5432), "redis": ("cache1", 6379)}
+SERVICES = {
+    "gunicorn": ("app1", 8000),
+    "postgresql": ("db1", 5432),
+    "redis": ("cache1", 6379),
+    # pgBackRest's TLS servers: the database host's for the repository host, and back.
+    "pgbackrest on db1": ("db1", 8432),
+    "pgbackrest on backup1": ("backup1", 8432),
+}
 # (service, client): True = the connection opens, False = the firewall drops it. The
 # controller stands outside: it reaches the containers from the Docker bridge's gateway.
 REACH = {
@@ -192,6 +199,12 @@ REACH = {
     ("redis", "app1"): True,
     ("redis", "lb1"): False,
     ("redis", "controller"): False,
+    ("pgbackrest on db1", "backup1"): True,
+    ("pgbackrest on db1", "app1"): False,
+    ("pgbackrest on db1", "controller"): False,
+    ("pgbackrest on backup1", "db1"): True,
+    ("pgbackrest on backup1", "app1"): False,
+    ("pgbackrest on backup1", "controller"): False,
 }
 # Seconds a connection attempt waits: a dropped SYN never gets an answer.
 PROBE_TIMEOUT = 3
