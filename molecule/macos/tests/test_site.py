@@ -90,3 +90,9 @@ def test_verify_passes_every_check_with_the_smoke_test(migrated):
     table = [line for line in output.splitlines() if line.lstrip().startswith(("PASS ", "FAIL "))]
     assert len(table) > 10, output[-6000:]
     assert not [line for line in table if line.lstrip().startswith("FAIL ")]
+
+
+def test_the_backup_role_says_the_mac_is_not_supported_and_changes_nothing():
+    output, recap = run("molecule/macos/backup_role.yml")
+    assert "The backup role (pgBackRest) does not support macOS" in " ".join(output.split())
+    assert recap["changed"] == 0 and recap["failed"] == 0
