@@ -22,7 +22,11 @@ def entry(host, name: str, **variables):
     """Run the role's NAME entry point on this instance only, with VARIABLES as extra vars."""
     extra = [arg for key, value in variables.items() for arg in ("-e", f"{key}={value}")]
     return ansible_playbook(
-        SCENARIO_DIR / "entry.yml", "-e", f"lvd_entry={name}", *extra, limit=host.backend.get_hostname()
+        SCENARIO_DIR / "entry.yml",
+        "-e",
+        f"lvd_entry={name}",
+        *extra,
+        limit=host.backend.get_hostname(),
     )
 
 

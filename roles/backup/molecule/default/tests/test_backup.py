@@ -4,6 +4,7 @@ and the refusals that come before anything changes."""
 
 import datetime as dt
 import json
+import re
 import time
 
 from conftest import STANZA, entry, pgbackrest, said, sql
@@ -82,7 +83,9 @@ def test_restore_refuses_a_time_it_cannot_reach(host):
         ("2999-01-01T00:00:00+00:00", "is in the future"),
         ("2026-12-08T01:00:00", "has no zone offset"),
     ):
-        refused = entry(host, "restore", backup_restore_target_time=when, backup_restore_confirm=name)
+        refused = entry(
+            host, "restore", backup_restore_target_time=when, backup_restore_confirm=name
+        )
         assert refused.returncode != 0
         assert reason in said(refused), said(refused)[-2000:]
 
@@ -100,3 +103,30 @@ def test_a_bad_input_fails_before_the_configuration_changes(host):
     assert refused.returncode != 0
     assert "value of backup_compress_type must be one of" in said(refused)
     assert host.file("/etc/pgbackrest.conf").content_string == conf
+
+
+def test_a_named_backup_is_restored_as_it_was_when_it_ended(host):
+    sql(host, "DROP TABLE IF EXISTS named; CREATE TABLE named (n int PRIMARY KEY)")
+    sql(host, "INSERT INTO named SELECT generate_series(1, 10)")
+    backup = entry(host, "backup", backup_type="diff")
+    assert backup.returncode == 0, said(backup)[-3000:]
+    label = re.search(r"label=(\S+?)\"?$", backup.stdout, re.MULTILINE).group(1)
+    sql(host, "INSERT INTO named SELECT generate_series(11, 20)")
+
+    unknown = entry(
+        host,
+        "restore",
+        backup_restore_set="20000101-000000F",
+        backup_restore_confirm=host.backend.get_hostname(),
+    )
+    assert unknown.returncode != 0
+    assert "is not a backup of stanza drill" in said(unknown)
+
+    restore = entry(
+        host,
+        "restore",
+        backup_restore_set=label,
+        backup_restore_confirm=host.backend.get_hostname(),
+    )
+    assert restore.returncode == 0, said(restore)[-3000:]
+    assert sql(host, "SELECT count(*), max(n) FROM named") == "10|10"
